@@ -1,0 +1,1 @@
+"""asyncvla_refiner package."""

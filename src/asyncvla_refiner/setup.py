@@ -1,0 +1,21 @@
+from setuptools import find_packages, setup
+
+PACKAGE = "asyncvla_refiner"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="VLASH ROS maintainers",
+    maintainer_email="maintainers@vlash-ros.org",
+    description="AsyncVLA self-correcting generation: synchronous and asynchronous flow matching, asynchronous time embedding, confidence rater, unified training loss.",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={"console_scripts": []},
+)

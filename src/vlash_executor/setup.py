@@ -1,0 +1,21 @@
+from setuptools import find_packages, setup
+
+PACKAGE = "vlash_executor"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="VLASH ROS maintainers",
+    maintainer_email="maintainers@vlash-ros.org",
+    description="Timer-driven executor node that owns the control-step clock, executes action chunks step-exactly with safety limits, publishes joint commands and feeds executed actions back; simulated SO-101 arm.",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={"console_scripts": []},
+)

@@ -1,0 +1,1 @@
+"""vlash_executor package."""
