@@ -1,0 +1,1 @@
+"""Runnable benchmarks (``python -m vlash_policy.benchmarks.<name>``)."""
