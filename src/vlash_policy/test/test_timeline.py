@@ -52,9 +52,11 @@ def test_exact_multiple_of_period_is_not_rounded_up():
 def test_known_sample_at_30hz():
     lat = [0.08, 0.09, 0.1]
     # p100 = 0.1 s -> 3 steps; p0 = 0.08 s -> 2.4 -> 3 steps; median 0.09 -> 2.7 -> 3.
-    assert (
-        delay_steps_from_latencies(lat, control_period_s=1 / 30, percentile=100, max_steps=10) == 3
-    )
+    for p in (0, 50, 100):
+        assert (
+            delay_steps_from_latencies(lat, control_period_s=1 / 30, percentile=p, max_steps=10)
+            == 3
+        )
     # 0.12 s = 3.6 periods -> 4 steps.
     assert delay_steps_from_latencies([0.12], control_period_s=1 / 30, max_steps=10) == 4
     # 50 Hz, 0.05 s -> 2.5 -> 3 steps, plus a margin of 2 -> 5.
