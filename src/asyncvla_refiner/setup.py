@@ -14,7 +14,7 @@ setup(
     zip_safe=True,
     maintainer="VLASH ROS maintainers",
     maintainer_email="maintainers@vlash-ros.org",
-    description="AsyncVLA self-correcting generation: synchronous and asynchronous flow matching, asynchronous time embedding, confidence rater, unified training loss.",
+    description="AsyncVLA flow matching (SFM/AFM), asynchronous time embedding, confidence rater.",
     license="Apache-2.0",
     tests_require=["pytest"],
     entry_points={"console_scripts": []},

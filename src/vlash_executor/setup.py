@@ -14,7 +14,7 @@ setup(
     zip_safe=True,
     maintainer="VLASH ROS maintainers",
     maintainer_email="maintainers@vlash-ros.org",
-    description="Timer-driven executor node that owns the control-step clock, executes action chunks step-exactly with safety limits, publishes joint commands and feeds executed actions back; simulated SO-101 arm.",
+    description="Step-exact chunk executor node with safety limits; simulated SO-101 arm.",
     license="Apache-2.0",
     tests_require=["pytest"],
     entry_points={"console_scripts": []},

@@ -14,7 +14,7 @@ setup(
     zip_safe=True,
     maintainer="VLASH ROS maintainers",
     maintainer_email="maintainers@vlash-ros.org",
-    description="VLASH policy: future-state-aware asynchronous inference (roll-forward, delay estimation, chunk switching strategies, offset augmentation, shared-observation packing, action quantization), the VLA model and the policy node.",
+    description="VLASH asynchronous inference, the VLA model and the policy node.",
     license="Apache-2.0",
     tests_require=["pytest"],
     entry_points={"console_scripts": []},

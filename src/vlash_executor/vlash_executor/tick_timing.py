@@ -1,0 +1,50 @@
+"""Per-tick control timing: how late each timer call was and how many periods were missed."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+
+class TickTiming:
+    """Records expected vs. actual call times of a periodic timer over a sliding window."""
+
+    def __init__(self, *, period_s: float, window: int = 100_000) -> None:
+        if not period_s > 0:
+            raise ValueError(f"period_s must be > 0, got {period_s}")
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        self._period_ns = period_s * 1e9
+        self._lateness_s: deque[float] = deque(maxlen=window)
+        self._missed = 0
+        self._ticks = 0
+        self._last_expected_ns: int | None = None
+
+    def record(self, expected_ns: int, actual_ns: int) -> float:
+        """Add one call; returns its lateness (actual - expected) in seconds.
+
+        A timer that falls behind skips whole periods (its next expected call jumps); the number
+        of skipped periods between two calls is counted as missed ticks.
+        """
+        lateness = (actual_ns - expected_ns) / 1e9
+        if self._last_expected_ns is not None:
+            gap = round((expected_ns - self._last_expected_ns) / self._period_ns)
+            self._missed += max(0, gap - 1)
+        self._last_expected_ns = expected_ns
+        self._ticks += 1
+        self._lateness_s.append(lateness)
+        return lateness
+
+    def summary(self) -> dict[str, float]:
+        """Tick count, missed ticks and lateness percentiles (ms) over the window."""
+        if not self._lateness_s:
+            return {"ticks": 0, "missed_ticks": self._missed}
+        ms = np.asarray(self._lateness_s) * 1e3
+        return {
+            "ticks": self._ticks,
+            "missed_ticks": self._missed,
+            "p50_ms": float(np.percentile(ms, 50)),
+            "p99_ms": float(np.percentile(ms, 99)),
+            "max_ms": float(ms.max()),
+        }
