@@ -1,0 +1,291 @@
+"""Policy-side bookkeeping of asynchronous inference, in executor control steps, without ROS.
+
+The executor owns the clock and reports, tick by tick, which action it commanded at which step
+(``ExecutedActions``). From those reports this module
+
+- maps an observation's time stamp to the exact executor step it precedes (:class:`StepClock`),
+- decides when the next inference starts (the switching strategy's rule with the measured Δ),
+- rolls the measured state forward over the actions of ``[t, t+Δ)`` (VLASH Sec. 4.1), using the
+  executed actions the executor reported and the planned remainder of the running chunk,
+- aligns the running chunk with the new one for Real-Time Chunking guidance.
+
+Everything is integer step arithmetic; wall-clock time only enters through the latency sample
+that sets Δ (:class:`~vlash_policy.timeline.DelayEstimator`).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vlash_policy.action_space import ActionSpace
+from vlash_policy.quantization import quantize_actions
+from vlash_policy.rollforward import (
+    ExecutedAction,
+    PlannedChunk,
+    RolloutActions,
+    gather_rollout_actions,
+    roll_forward,
+)
+from vlash_policy.strategies import SwitchingStrategy
+from vlash_policy.timeline import DelayEstimator
+
+
+class StepClock:
+    """Maps time stamps to executor steps from the (tick stamp, step) pairs of the feedback."""
+
+    def __init__(self, *, capacity: int = 4096) -> None:
+        if capacity < 2:
+            raise ValueError(f"capacity must be >= 2, got {capacity}")
+        self._capacity = capacity
+        self._stamps: list[float] = []
+        self._steps: list[int] = []
+
+    def add_tick(self, stamp_s: float, step: int) -> None:
+        """Record that the executor commanded ``step`` at ``stamp_s`` (ticks arrive in order)."""
+        if self._steps and step <= self._steps[-1]:
+            return
+        self._stamps.append(float(stamp_s))
+        self._steps.append(int(step))
+        if len(self._steps) > self._capacity:
+            del self._stamps[0], self._steps[0]
+
+    @property
+    def latest_stamp(self) -> float | None:
+        return self._stamps[-1] if self._stamps else None
+
+    def source_step(self, stamp_s: float) -> int | None:
+        """Step whose action follows an observation taken at ``stamp_s``.
+
+        An observation between the ticks of steps ``n`` and ``n+1`` shows the robot after the
+        command of step ``n`` and before that of ``n+1``, so it is the state ``s_{n+1}``. Returns
+        None when the stamp is not bracketed by known ticks yet (the answer would be a guess).
+        """
+        i = bisect.bisect_right(self._stamps, stamp_s)
+        if i == 0 or i == len(self._stamps):
+            return None
+        return self._steps[i - 1] + 1
+
+
+@dataclass(frozen=True)
+class ExecutorReport:
+    """One executor feedback message, decoded."""
+
+    step: int
+    """The latest step the executor commanded."""
+    steps: Sequence[int]
+    chunk_ids: Sequence[int]
+    indices: Sequence[int]
+    """Index of the last micro-action merged into each command."""
+    commands: np.ndarray
+    """(n, D) commanded joint positions, one row per entry of ``steps``."""
+    holding: bool
+    steps_left: int
+    """Executable macro-actions of the running chunk not yet commanded."""
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    """Everything the model needs to infer one chunk, with the step bookkeeping of the result."""
+
+    source_step: int
+    """t: the step the observation precedes."""
+    start_step: int
+    """Step at which action 0 of the new chunk is planned to execute."""
+    delay_steps: int
+    measured_state: np.ndarray
+    rolled_state: np.ndarray
+    """s_{t+Δ}; equals the measured state when Δ = 0 or no action executes meanwhile."""
+    rollout: RolloutActions
+    conditioning_state: np.ndarray
+    """The state the model is conditioned on: rolled for ``vlash``, measured otherwise."""
+    previous_chunk: np.ndarray | None
+    """For ``rtc``: the running chunk's actions aligned with the new chunk's indices."""
+    previous_valid: int
+    """Number of leading rows of ``previous_chunk`` that come from the running chunk."""
+
+
+@dataclass
+class _Published:
+    chunk_id: int
+    start_step: int
+    macro_actions: np.ndarray
+    micro_actions: np.ndarray
+    quantization: int
+
+
+class InferencePlanner:
+    """Decides when to infer and prepares step-exact requests from executor feedback."""
+
+    def __init__(
+        self,
+        *,
+        strategy: SwitchingStrategy,
+        delay: DelayEstimator,
+        action_space: ActionSpace,
+        joint_count: int,
+        margin_steps: int = 0,
+        quantization: int = 1,
+        lower: Sequence[float] | None = None,
+        upper: Sequence[float] | None = None,
+        history_steps: int = 1024,
+    ) -> None:
+        if joint_count < 1:
+            raise ValueError(f"joint_count must be >= 1, got {joint_count}")
+        if margin_steps < 0:
+            raise ValueError(f"margin_steps must be >= 0, got {margin_steps}")
+        if quantization < 1:
+            raise ValueError(f"quantization must be >= 1, got {quantization}")
+        if strategy.uses_guidance and quantization != 1:
+            raise ValueError(
+                f"strategy {strategy.name!r} guides the new chunk with the running chunk step by "
+                f"step, which needs quantization 1, got {quantization}"
+            )
+        self.strategy = strategy
+        self.delay = delay
+        self._space = action_space
+        self._joints = joint_count
+        self._margin = margin_steps
+        self._q = quantization
+        self._lower = lower
+        self._upper = upper
+        self._history = history_steps
+        self.clock = StepClock()
+        self._executed: OrderedDict[int, ExecutedAction] = OrderedDict()
+        self._published: dict[int, _Published] = {}
+        self._running_id: int | None = None
+        self._effective_start: dict[int, int] = {}
+        self._steps_left = 0
+        self._step: int | None = None
+        self._last_command: np.ndarray | None = None
+        self._in_flight = False
+
+    @property
+    def latest_step(self) -> int | None:
+        return self._step
+
+    @property
+    def inference_in_flight(self) -> bool:
+        return self._in_flight
+
+    def on_feedback(self, report: ExecutorReport, stamp_s: float) -> None:
+        """Absorb one executor report: executed actions, the running chunk and the clock."""
+        self.clock.add_tick(stamp_s, report.step)
+        self._step = report.step
+        self._steps_left = report.steps_left
+        commands = np.asarray(report.commands, dtype=np.float64).reshape(-1, self._joints)
+        for step, chunk_id, micro, command in zip(
+            report.steps, report.chunk_ids, report.indices, commands, strict=True
+        ):
+            macro = int(micro) // self._q
+            action = command
+            if self._space is ActionSpace.DELTA:
+                # The executor reports absolute commands; the executed delta is their difference.
+                base = self._last_command if self._last_command is not None else command
+                action = command - base
+            self._last_command = command
+            self._executed[int(step)] = ExecutedAction(int(chunk_id), macro, action)
+            self._running_id = int(chunk_id)
+            self._effective_start.setdefault(int(chunk_id), int(step) - macro)
+        while len(self._executed) > self._history:
+            self._executed.popitem(last=False)
+
+    def should_start_inference(self) -> bool:
+        return self.strategy.should_start_inference(
+            steps_left=self._steps_left,
+            delay_steps=self.delay.delay_steps,
+            margin_steps=self._margin,
+            inference_in_flight=self._in_flight,
+            has_chunk=self._running_id is not None or bool(self._published),
+        )
+
+    def plan(self, *, source_step: int, measured_state: np.ndarray) -> InferenceRequest:
+        """Build the request for an observation that precedes ``source_step``."""
+        delay = self.delay.delay_steps
+        start = self.strategy.planned_start_step(source_step=source_step, delay_steps=delay)
+        measured = np.asarray(measured_state, dtype=np.float64)
+        running = self._running_chunk()
+        rollout = gather_rollout_actions(
+            measured_step=source_step,
+            target_step=source_step + delay,
+            executed=self._executed,
+            planned=running,
+            action_dim=self._joints,
+        )
+        rolled = roll_forward(
+            measured,
+            rollout.actions,
+            action_space=self._space,
+            state_index_map=None if measured.shape[0] == self._joints else range(self._joints),
+            lower=self._lower,
+            upper=self._upper,
+        )
+        previous, valid = (
+            self._aligned_previous(start)
+            if self.strategy.uses_guidance
+            else (
+                None,
+                0,
+            )
+        )
+        return InferenceRequest(
+            source_step=source_step,
+            start_step=start,
+            delay_steps=delay,
+            measured_state=measured,
+            rolled_state=rolled,
+            rollout=rollout,
+            conditioning_state=rolled if self.strategy.conditions_on_rolled_state else measured,
+            previous_chunk=previous,
+            previous_valid=valid,
+        )
+
+    def mark_started(self) -> None:
+        self._in_flight = True
+
+    def mark_finished(self, latency_s: float | None) -> None:
+        """The worker finished (``latency_s`` None when inference failed)."""
+        self._in_flight = False
+        if latency_s is not None:
+            self.delay.record(latency_s)
+
+    def on_published(self, *, chunk_id: int, start_step: int, actions: np.ndarray) -> None:
+        """Remember a chunk this policy sent, to plan roll-forwards over its remainder."""
+        micro = np.asarray(actions, dtype=np.float64)
+        macro = quantize_actions(micro, self._q, self._space).actions
+        self._published[chunk_id] = _Published(chunk_id, start_step, macro, micro, self._q)
+        # Keep the running chunk and the newest ones; older plans can no longer execute.
+        for old in sorted(self._published)[:-4]:
+            if old != self._running_id:
+                del self._published[old]
+
+    def _running_chunk(self) -> PlannedChunk | None:
+        """The chunk the executor runs (or will run next), placed at its effective start."""
+        candidates = [
+            cid for cid in self._published if self._running_id is None or cid >= self._running_id
+        ]
+        if not candidates:
+            return None
+        chunk_id = max(candidates)
+        published = self._published[chunk_id]
+        start = self._effective_start.get(chunk_id)
+        if start is None:
+            # Not executed yet: step-exact strategies keep the planned start. The others start
+            # at an arrival step nobody knows yet; they never condition on the rolled state, so
+            # the planned start only feeds the informational RolledState there.
+            start = self.strategy.effective_start_step(
+                chunk_start_step=published.start_step, arrival_step=published.start_step
+            )
+        return PlannedChunk(chunk_id, start, published.macro_actions)
+
+    def _aligned_previous(self, new_start: int) -> tuple[np.ndarray | None, int]:
+        running = self._running_chunk()
+        if running is None:
+            return None, 0
+        offset = new_start - running.start_step
+        tail = running.actions[max(0, offset) :]
+        return tail.copy(), int(tail.shape[0])
