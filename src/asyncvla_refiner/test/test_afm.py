@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from asyncvla_refiner.afm import afm_start, sample_afm
-from asyncvla_refiner.flow_matching import sample_sfm
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from asyncvla_refiner.afm import afm_start, sample_afm
+from asyncvla_refiner.flow_matching import sample_sfm
 
 SMALL = settings(max_examples=25, deadline=None)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from asyncvla_refiner.confidence_rater import (
     ConfidenceRater,
     per_token_error,
@@ -11,8 +14,6 @@ from asyncvla_refiner.confidence_rater import (
     rater_loss,
     refinement_mask,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 SMALL = settings(max_examples=25, deadline=None)
 

@@ -6,6 +6,9 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from asyncvla_refiner.flow_matching import (
     euler_denoise,
     euler_times,
@@ -14,8 +17,6 @@ from asyncvla_refiner.flow_matching import (
     sample_time,
     velocity_target,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 SMALL = settings(max_examples=25, deadline=None)
 

@@ -6,9 +6,10 @@ import math
 
 import pytest
 import torch
-from asyncvla_refiner.time_embedding import AsyncTimeEmbedding, sinusoidal_embedding
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from asyncvla_refiner.time_embedding import AsyncTimeEmbedding, sinusoidal_embedding
 
 SMALL = settings(max_examples=25, deadline=None)
 
