@@ -66,9 +66,21 @@ def test_collate_shapes_and_padding():
     assert batch.valid.shape == (2, 3, 4) and batch.valid.dtype == torch.bool
     assert batch.offsets.tolist() == [[0, 1, 2], [0, 1, 2]]
     lengths = batch.attention_mask.sum(1).tolist()
+    assert lengths == [len(ds.episodes[e].instruction) - 11 for e in (0, 1)]
     for row, n in zip(batch.input_ids, lengths, strict=True):
         assert row[n:].eq(0).all() and row[:n].ne(0).all()
     assert batch.to("cpu").input_ids.equal(batch.input_ids)
+
+
+def test_resizes_to_the_model_image_size():
+    ds, eps, _ = _dataset(shared=True, image_size=4)
+    images = ds[0]["images"]
+    assert images.shape == (1, 3, 4, 4)
+    assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
+    # antialiased 2x downsampling of an 8x8 frame averages 2x2 blocks
+    full = torch.from_numpy(eps[0].images["front"][0]).permute(2, 0, 1).float() / 255
+    block = full[:, 2:4, 2:4].mean(dim=(1, 2))
+    torch.testing.assert_close(images[0, :, 1, 1], block, atol=0.1, rtol=0)
 
 
 def test_rejects_bad_arguments():

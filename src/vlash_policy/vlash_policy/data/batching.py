@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
+import torch.nn.functional as F  # noqa: N812 - the conventional torch alias
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -74,9 +75,11 @@ def _check_int(name: str, value: int, minimum: int) -> int:
 class OffsetDataset(Dataset):
     """Items over every ``(episode, t)`` pair; see the module docstring for the item content.
 
-    Random offsets (shared observation off) come from a generator seeded with
-    ``(seed, epoch, index)``, so an item is reproducible regardless of worker or rank;
-    call :meth:`set_epoch` to draw fresh offsets each epoch.
+    Frames are converted to ``(N_cam, 3, H, W)`` float in ``[0, 1]`` with cameras in sorted-name
+    order, and resized (bilinear, antialiased) to ``image_size`` squared when it is given (the
+    model's input resolution). Random offsets (shared observation off) come from a generator
+    seeded with ``(seed, epoch, index)``, so an item is reproducible regardless of worker or
+    rank; call :meth:`set_epoch` to draw fresh offsets each epoch.
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class OffsetDataset(Dataset):
         shared_observation: bool,
         normalization: NormalizationStats,
         tokenize: Tokenize,
+        image_size: int | None = None,
         seed: int = 0,
     ) -> None:
         check_compatible(episodes)
@@ -99,6 +103,7 @@ class OffsetDataset(Dataset):
         self.shared_observation = shared_observation
         self.normalization = normalization
         self.tokenize = tokenize
+        self.image_size = None if image_size is None else _check_int("image_size", image_size, 1)
         self.seed = _check_int("seed", seed, 0)
         self.epoch = 0
         self.cameras = self.episodes[0].cameras
@@ -138,6 +143,10 @@ class OffsetDataset(Dataset):
         ]
         frames = np.stack([ep.images[cam][t] for cam in self.cameras])  # (N_cam, H, W, 3)
         images = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255.0)
+        if self.image_size is not None and images.shape[-2:] != (self.image_size,) * 2:
+            images = F.interpolate(
+                images, size=(self.image_size,) * 2, mode="bilinear", antialias=True
+            ).clamp_(0.0, 1.0)
         ids = list(self.tokenize(ep.instruction))
         norm = self.normalization
         return {
