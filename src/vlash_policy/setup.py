@@ -16,6 +16,7 @@ setup(
     maintainer_email="maintainers@vlash-ros.org",
     description="VLASH asynchronous inference, the VLA model and the policy node.",
     license="Apache-2.0",
-    tests_require=["pytest"],
+    # colcon runs pytest for packages whose test extra names it (tests_require left setuptools).
+    extras_require={"test": ["pytest"]},
     entry_points={"console_scripts": []},
 )

@@ -1,0 +1,27 @@
+# Entry points for newcomers and CI. Every target that needs the environment runs `setup` first;
+# setup is idempotent and takes about a second when nothing changed.
+SHELL := /bin/bash
+ENV := source scripts/env.sh &&
+
+.PHONY: setup build test lint demo clean
+
+setup:
+	bash scripts/setup.sh
+
+# Rebuild all packages even when setup's stamps say nothing changed.
+build: setup
+	$(ENV) colcon build --symlink-install
+
+# ruff, then the per-package tests as `colcon test` runs them, then the integration tests in test/.
+test: setup
+	$(ENV) python scripts/run_tests.py
+
+lint: setup
+	$(ENV) ruff check .
+
+demo: setup
+	$(ENV) bash scripts/demo.sh
+
+# Removes build products; `rm -rf .venv .setup-stamps` as well for a set-up from nothing.
+clean:
+	rm -rf build install log .setup-stamps/build
