@@ -8,7 +8,6 @@ from vlash_policy.model.vla import (
     Observation,
     Prefix,
     SampleResult,
-    TrainingBatch,
 )
 
 __all__ = [
@@ -19,6 +18,5 @@ __all__ = [
     "Observation",
     "Prefix",
     "SampleResult",
-    "TrainingBatch",
     "VLAConfig",
 ]

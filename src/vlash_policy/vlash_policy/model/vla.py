@@ -40,6 +40,7 @@ from asyncvla_refiner.unified_loss import (
     sample_token_mask,
     unified_flow_matching_loss,
 )
+from vlash_policy.data.batching import TrainingBatch
 from vlash_policy.model.backbone import Backbone, build_backbone
 from vlash_policy.model.config import VLAConfig
 from vlash_policy.model.expert import ActionExpert
@@ -109,38 +110,6 @@ class SampleResult:
     confidence: Tensor | None
     refined_mask: Tensor | None
     timings: InferenceTiming
-
-
-@dataclass
-class TrainingBatch:
-    """One observation per sample with its Δmax + 1 offset branches (VLASH Sec. 4.2), normalised.
-
-    Attributes:
-        observation: the shared o_t and instruction.
-        states: (B, K, state_dim) s_{t+δ_k}.
-        actions: (B, K, H, D) A_{t+δ_k}.
-        valid: (B, K, H) bool, False where the chunk runs past the episode end.
-    """
-
-    observation: Observation
-    states: Tensor
-    actions: Tensor
-    valid: Tensor
-
-    def __post_init__(self) -> None:
-        if self.actions.dim() != 4:
-            raise ValueError(f"actions must be (B, K, H, D), got {tuple(self.actions.shape)}")
-        b, k, h, _ = self.actions.shape
-        if self.states.dim() != 3 or tuple(self.states.shape[:2]) != (b, k):
-            raise ValueError(
-                f"states must be (B, K, state_dim) with (B, K) = {(b, k)}, "
-                f"got {tuple(self.states.shape)}"
-            )
-        if self.valid.dtype != torch.bool or tuple(self.valid.shape) != (b, k, h):
-            raise ValueError(
-                f"valid must be a bool (B, K, H) = {(b, k, h)} tensor, "
-                f"got {self.valid.dtype} {tuple(self.valid.shape)}"
-            )
 
 
 @dataclass
@@ -327,6 +296,9 @@ class FlowVLA(nn.Module):
             observation.images, observation.input_ids, observation.attention_mask
         )
 
+    def _encode_batch(self, batch: TrainingBatch) -> Prefix:
+        return self.encode_prefix(batch.images, batch.input_ids, batch.attention_mask)
+
     # ------------------------------------------------------------------ inference
     def confidence(self, prefix: Prefix, actions: Tensor) -> Tensor:
         """Rater confidence p (B, H) of a chunk given the VL context (AsyncVLA Sec. 3.2)."""
@@ -413,6 +385,9 @@ class FlowVLA(nn.Module):
     ) -> Tensor:
         """Unified SFM/AFM loss (AsyncVLA Eq. (4)) over every offset branch of every sample.
 
+        ``batch`` is a :class:`vlash_policy.data.batching.TrainingBatch` (normalised states and
+        actions, K = Δmax + 1 branches per observation, ``valid`` masking padded targets).
+
         ``packed=True`` encodes each observation once and packs its K branches behind it (VLASH
         Sec. 4.3); ``packed=False`` runs every branch as its own (o_t, s_{t+δ}, A_{t+δ}) example,
         re-encoding o_t, which is the reference the packed path must match.
@@ -425,13 +400,13 @@ class FlowVLA(nn.Module):
         noisy = noisy_actions(actions, noise, fn.tau.reshape(b * k), mask).view(b, k, h, d)
         token_time = (fn.tau[..., None] * fn.mask.to(fn.tau.dtype)).to(batch.actions.dtype)
         if packed:
-            prefix = self._encode(batch.observation)
+            prefix = self._encode_batch(batch)
             velocity = self.velocity(prefix, batch.states, noisy, token_time)
         else:
             velocity = torch.stack(
                 [
                     self.velocity(
-                        self._encode(batch.observation),
+                        self._encode_batch(batch),
                         batch.states[:, j],
                         noisy[:, j],
                         token_time[:, j],
@@ -470,7 +445,7 @@ class FlowVLA(nn.Module):
                 dtype=batch.actions.dtype,
             )
         with torch.no_grad():
-            prefix = self._encode(batch.observation)
+            prefix = self._encode_batch(batch)
 
             def packed_velocity(x: Tensor, t: Tensor) -> Tensor:
                 return self.velocity(
