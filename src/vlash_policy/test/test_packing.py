@@ -11,6 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn.attention.flex_attention import flex_attention
+
 from vlash_policy.benchmarks.packing_step import (
     PAPER_SPEEDUP,
     ToyTransformer,
