@@ -34,6 +34,8 @@ from vlash_policy.rollforward import (
 from vlash_policy.strategies import SwitchingStrategy
 from vlash_policy.timeline import DelayEstimator
 
+_ACK_TICKS = 2
+
 
 class StepClock:
     """Maps time stamps to executor steps from the (tick stamp, step) pairs of the feedback."""
@@ -86,6 +88,8 @@ class ExecutorReport:
     holding: bool
     steps_left: int
     """Executable macro-actions of the running chunk not yet commanded."""
+    running_chunk_id: int | None = None
+    """Chunk the executor runs after this step (-1: none; None: the sender does not say)."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,8 @@ class InferencePlanner:
         self._step: int | None = None
         self._last_command: np.ndarray | None = None
         self._in_flight = False
+        # (chunk id, latest reported step) of a published chunk the executor has not shown yet.
+        self._unacknowledged: tuple[int, int | None] | None = None
 
     @property
     def latest_step(self) -> int | None:
@@ -182,19 +188,45 @@ class InferencePlanner:
             report.steps, report.chunk_ids, report.indices, commands, strict=True
         ):
             macro = int(micro) // self._q
-            action = command
-            if self._space is ActionSpace.DELTA:
-                # The executor reports absolute commands; the executed delta is their difference.
-                base = self._last_command if self._last_command is not None else command
-                action = command - base
-            self._last_command = command
-            self._executed[int(step)] = ExecutedAction(int(chunk_id), macro, action)
+            previous, self._last_command = self._last_command, command
             self._running_id = int(chunk_id)
             self._effective_start.setdefault(int(chunk_id), int(step) - macro)
+            if self._space is ActionSpace.DELTA:
+                if previous is None:
+                    # The first command moved from a position never reported; a zero delta
+                    # would be a false record, so the planned action stands in for this step.
+                    continue
+                # The executor reports absolute commands; the executed delta is their difference.
+                command = command - previous
+            self._executed[int(step)] = ExecutedAction(int(chunk_id), macro, command)
         while len(self._executed) > self._history:
             self._executed.popitem(last=False)
+        self._acknowledge(report)
+
+    def _acknowledge(self, report: ExecutorReport) -> None:
+        """Stop waiting for a published chunk once the executor shows it (or it got lost).
+
+        Until the executor has switched to the chunk just published, its ``steps_left`` still
+        describes the previous chunk, so the trigger would fire again at once and infer a
+        duplicate chunk from a stale state.
+        """
+        if self._unacknowledged is None:
+            return
+        chunk_id, published_at = self._unacknowledged
+        if published_at is None:
+            published_at = report.step
+            self._unacknowledged = (chunk_id, published_at)
+        seen = any(int(c) >= chunk_id for c in report.chunk_ids) or (
+            report.running_chunk_id is not None and report.running_chunk_id >= chunk_id
+        )
+        # A chunk travels to the executor within a tick; one not seen after _ACK_TICKS ticks was
+        # rejected or lost, and waiting longer would stall the policy.
+        if seen or report.step >= published_at + _ACK_TICKS:
+            self._unacknowledged = None
 
     def should_start_inference(self) -> bool:
+        if self._unacknowledged is not None:
+            return False
         return self.strategy.should_start_inference(
             steps_left=self._steps_left,
             delay_steps=self.delay.delay_steps,
@@ -258,6 +290,7 @@ class InferencePlanner:
         micro = np.asarray(actions, dtype=np.float64)
         macro = quantize_actions(micro, self._q, self._space).actions
         self._published[chunk_id] = _Published(chunk_id, start_step, macro, micro, self._q)
+        self._unacknowledged = (chunk_id, self._step)
         # Keep the running chunk and the newest ones; older plans can no longer execute.
         for old in sorted(self._published)[:-4]:
             if old != self._running_id:
@@ -287,5 +320,9 @@ class InferencePlanner:
         if running is None:
             return None, 0
         offset = new_start - running.start_step
-        tail = running.actions[max(0, offset) :]
+        if offset < 0:
+            # The new chunk's first rows precede the running chunk: no prefix of it is known,
+            # and shifting the running chunk up would guide row i with another step's action.
+            return None, 0
+        tail = running.actions[offset:]
         return tail.copy(), int(tail.shape[0])

@@ -1,0 +1,505 @@
+"""Tests for vlash_policy.inference_planner (VLASH Sec. 3-4.4 bookkeeping in executor steps)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from vlash_policy.action_space import ActionSpace
+from vlash_policy.inference_planner import ExecutorReport, InferencePlanner, StepClock
+from vlash_policy.quantization import quantize_actions
+from vlash_policy.strategies import get_strategy
+from vlash_policy.timeline import DelayEstimator
+
+PERIOD = 0.1
+
+
+def _planner(
+    strategy: str = "vlash",
+    *,
+    delay: int | None = 3,
+    space: ActionSpace = ActionSpace.ABSOLUTE,
+    joints: int = 2,
+    q: int = 1,
+    margin: int = 0,
+    **kwargs,
+) -> InferencePlanner:
+    return InferencePlanner(
+        strategy=get_strategy(strategy),
+        delay=DelayEstimator(control_period_s=PERIOD, max_steps=50, fixed_delay=delay),
+        action_space=space,
+        joint_count=joints,
+        margin_steps=margin,
+        quantization=q,
+        **kwargs,
+    )
+
+
+def _report(entries, *, step=None, steps_left=0, running=None) -> ExecutorReport:
+    """ExecutorReport from (step, chunk_id, micro_index, command) entries."""
+    entries = list(entries)
+    if step is None:
+        step = entries[-1][0]
+    commands = np.array([e[3] for e in entries], dtype=np.float64).reshape(len(entries), 2)
+    return ExecutorReport(
+        step=step,
+        steps=[e[0] for e in entries],
+        chunk_ids=[e[1] for e in entries],
+        indices=[e[2] for e in entries],
+        commands=commands,
+        holding=not entries,
+        steps_left=steps_left,
+        running_chunk_id=running,
+    )
+
+
+def _feed(planner: InferencePlanner, entries, **kwargs) -> None:
+    report = _report(entries, **kwargs)
+    planner.on_feedback(report, stamp_s=report.step * PERIOD)
+
+
+# ---------------------------------------------------------------------------------------------
+# StepClock
+
+
+def test_step_clock_maps_stamps_between_ticks_to_the_next_step():
+    clock = StepClock()
+    for step, stamp in [(5, 1.0), (6, 1.1), (7, 1.2)]:
+        clock.add_tick(stamp, step)
+    # Between the ticks of steps 5 and 6: the robot is past command 5, before command 6.
+    assert clock.source_step(1.05) == 6
+    assert clock.source_step(1.0) == 6
+    assert clock.source_step(1.1) == 7
+    assert clock.source_step(1.19) == 7
+    assert clock.latest_stamp == 1.2
+
+
+@pytest.mark.parametrize("stamp", [0.5, 0.999, 1.2, 1.5])
+def test_step_clock_refuses_stamps_not_bracketed_by_ticks(stamp):
+    clock = StepClock()
+    for step, s in [(5, 1.0), (6, 1.1), (7, 1.2)]:
+        clock.add_tick(s, step)
+    assert clock.source_step(stamp) is None
+
+
+def test_step_clock_empty_and_stale_ticks():
+    clock = StepClock()
+    assert clock.latest_stamp is None
+    assert clock.source_step(0.0) is None
+    clock.add_tick(1.0, 3)
+    clock.add_tick(1.1, 4)
+    # A repeated or older step (re-delivered feedback) must not move the clock backwards.
+    clock.add_tick(1.2, 4)
+    clock.add_tick(1.3, 2)
+    assert clock.latest_stamp == 1.1
+    assert clock.source_step(1.05) == 4
+
+
+def test_step_clock_capacity_forgets_oldest_ticks():
+    clock = StepClock(capacity=2)
+    for step in range(4):
+        clock.add_tick(float(step), step)
+    assert clock.source_step(1.5) is None
+    assert clock.source_step(2.5) == 3
+    with pytest.raises(ValueError, match="capacity must be >= 2, got 1"):
+        StepClock(capacity=1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    first=st.integers(0, 1000),
+    gaps=st.lists(st.floats(1e-3, 1.0), min_size=2, max_size=10),
+    k=st.integers(0, 100),
+    frac=st.floats(0.0, 0.999),
+)
+def test_step_clock_property(first, gaps, k, frac):
+    stamps = np.cumsum([0.0, *gaps])
+    clock = StepClock()
+    for i, s in enumerate(stamps):
+        clock.add_tick(float(s), first + i)
+    k %= len(stamps) - 1
+    stamp = stamps[k] + frac * (stamps[k + 1] - stamps[k])
+    if stamp >= stamps[k + 1]:  # float rounding of the interpolation
+        return
+    assert clock.source_step(float(stamp)) == first + k + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Roll-forward over executed actions and the planned remainder (VLASH Sec. 4.1)
+
+CHUNK = np.arange(16, dtype=np.float64).reshape(8, 2) * 0.1 + np.array([1.0, -1.0])
+
+
+def test_vlash_absolute_uses_executed_then_planned_actions():
+    planner = _planner("vlash", delay=3)
+    planner.on_published(chunk_id=0, start_step=10, actions=CHUNK)
+    clamped = CHUNK[2] + 0.5  # what the executor really commanded differs from the plan
+    _feed(planner, [(10, 0, 0, CHUNK[0]), (11, 0, 1, CHUNK[1]), (12, 0, 2, clamped)])
+
+    measured = np.array([0.3, 0.4])
+    req = planner.plan(source_step=12, measured_state=measured)
+    assert req.source_step == 12
+    assert req.start_step == 15  # VLASH: t + Δ
+    assert req.delay_steps == 3
+    assert req.rollout.steps.tolist() == [12, 13, 14]
+    assert req.rollout.executed.tolist() == [True, False, False]
+    assert req.rollout.indices.tolist() == [2, 3, 4]
+    np.testing.assert_array_equal(req.rollout.actions, [clamped, CHUNK[3], CHUNK[4]])
+    np.testing.assert_array_equal(req.rolled_state, CHUNK[4])  # absolute: last target
+    np.testing.assert_array_equal(req.conditioning_state, CHUNK[4])
+    np.testing.assert_array_equal(req.measured_state, measured)
+    assert req.previous_chunk is None
+    assert req.previous_valid == 0
+
+
+def test_executed_action_beats_plan_in_absolute_rollout_end():
+    planner = _planner("vlash", delay=2)
+    planner.on_published(chunk_id=0, start_step=10, actions=CHUNK)
+    clamped = CHUNK[3] - 0.25
+    _feed(planner, [(10, 0, 0, CHUNK[0]), (11, 0, 1, CHUNK[1])])
+    _feed(planner, [(12, 0, 2, CHUNK[2]), (13, 0, 3, clamped)])
+    req = planner.plan(source_step=12, measured_state=np.zeros(2))
+    np.testing.assert_array_equal(req.rolled_state, clamped)
+    assert req.rollout.executed.tolist() == [True, True]
+
+
+def test_delta_executed_actions_are_differences_of_consecutive_commands():
+    planner = _planner("vlash", delay=4, space=ActionSpace.DELTA)
+    deltas = np.full((8, 2), 0.1) * np.array([1.0, -2.0])
+    planner.on_published(chunk_id=0, start_step=10, actions=deltas)
+    c = [np.array([1.0, 1.0]), np.array([1.05, 0.9]), np.array([1.2, 0.5])]
+    # Two reports: the difference must also be taken across the report boundary.
+    _feed(planner, [(10, 0, 0, c[0]), (11, 0, 1, c[1])])
+    _feed(planner, [(12, 0, 2, c[2])])
+
+    s = np.array([1.0, 1.0])
+    req = planner.plan(source_step=11, measured_state=s)
+    assert req.rollout.executed.tolist() == [True, True, False, False]
+    np.testing.assert_allclose(req.rollout.actions[0], c[1] - c[0])
+    np.testing.assert_allclose(req.rollout.actions[1], c[2] - c[1])
+    expected = s + (c[2] - c[0]) + deltas[3] + deltas[4]
+    np.testing.assert_allclose(req.rolled_state, expected)
+    np.testing.assert_allclose(req.conditioning_state, expected)
+
+
+def test_delta_first_command_falls_back_to_planned_action():
+    # The executor's first command moved from a position never reported: its delta is unknown,
+    # so the plan's action (what the executor added) stands in, not a zero delta.
+    planner = _planner("vlash", delay=2, space=ActionSpace.DELTA)
+    deltas = np.array([[0.5, 0.0], [0.0, 0.25], [1.0, 1.0]])
+    planner.on_published(chunk_id=0, start_step=10, actions=deltas)
+    _feed(planner, [(10, 0, 0, [2.5, 3.0]), (11, 0, 1, [2.5, 3.25])])
+    req = planner.plan(source_step=10, measured_state=np.array([2.0, 3.0]))
+    assert req.rollout.executed.tolist() == [False, True]
+    np.testing.assert_allclose(req.rolled_state, [2.5, 3.25])
+
+
+def test_quantized_delta_rollout_uses_macro_actions():
+    # VLASH Sec. 4.4, Eq. (5): q = 2 merges micro-actions (0,1), (2,3), (4,5), (6).
+    micro = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 2.0], [4.0, 4.0], [8.0, 8.0]])
+    micro = np.vstack([micro, [[16.0, -16.0]]])
+    macro = np.array([[3.0, 0.0], [0.0, 3.0], [12.0, 12.0], [16.0, -16.0]])
+    planner = _planner("vlash", delay=3, space=ActionSpace.DELTA, q=2)
+    planner.on_published(chunk_id=4, start_step=20, actions=micro)
+    # The executor reports the last micro index merged into each command: 1 at step 20, 3 at 21.
+    _feed(planner, [(20, 4, 1, [3.0, 0.0]), (21, 4, 3, [3.0, 2.5])])
+    s = np.array([3.0, 0.0])
+    req = planner.plan(source_step=21, measured_state=s)
+    assert req.start_step == 24
+    assert req.rollout.steps.tolist() == [21, 22, 23]
+    assert req.rollout.indices.tolist() == [1, 2, 3]  # macro indices, micro // q
+    assert req.rollout.executed.tolist() == [True, False, False]
+    np.testing.assert_allclose(req.rollout.actions[1:], macro[2:])
+    np.testing.assert_allclose(req.rolled_state, s + [0.0, 2.5] + macro[2] + macro[3])
+
+
+def test_quantized_trailing_block_maps_to_its_macro_index():
+    micro = np.arange(10, dtype=np.float64).reshape(5, 2)
+    planner = _planner("vlash", delay=1, q=2)
+    planner.on_published(chunk_id=1, start_step=0, actions=micro)
+    _feed(planner, [(0, 1, 1, micro[1]), (1, 1, 3, micro[3]), (2, 1, 4, micro[4])])
+    req = planner.plan(source_step=2, measured_state=np.zeros(2))
+    assert req.rollout.indices.tolist() == [2]
+    np.testing.assert_array_equal(req.rolled_state, micro[4])
+
+
+def test_state_longer_than_action_rolls_leading_joint_entries():
+    planner = _planner("vlash", delay=2, space=ActionSpace.DELTA)
+    deltas = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])
+    planner.on_published(chunk_id=0, start_step=0, actions=deltas)
+    req = planner.plan(source_step=0, measured_state=np.array([1.0, 1.0, 7.0]))
+    np.testing.assert_allclose(req.rolled_state, [1.4, 1.6, 7.0])
+
+
+def test_joint_limits_clamp_the_planned_rollout():
+    planner = _planner("vlash", delay=3, space=ActionSpace.DELTA, lower=[-1.0, -1.0], upper=1.0)
+    deltas = np.array([[0.8, -0.8], [0.8, -0.8], [-0.5, 0.5]])
+    planner.on_published(chunk_id=0, start_step=0, actions=deltas)
+    req = planner.plan(source_step=0, measured_state=np.zeros(2))
+    np.testing.assert_allclose(req.rolled_state, [0.5, -0.5])
+
+
+def test_naive_async_uses_the_executed_start_not_the_planned_one():
+    # naive_async: the chunk conditioned at step 5 starts executing on arrival at step 9.
+    planner = _planner("naive_async", delay=2)
+    planner.on_published(chunk_id=0, start_step=5, actions=CHUNK)
+    _feed(planner, [(9, 0, 0, CHUNK[0])])
+    req = planner.plan(source_step=10, measured_state=np.zeros(2))
+    assert req.start_step == 10  # aligned with the observation
+    assert req.rollout.indices.tolist() == [1, 2]
+    np.testing.assert_array_equal(req.rolled_state, CHUNK[2])
+    np.testing.assert_array_equal(req.conditioning_state, np.zeros(2))
+
+
+def test_rtc_effective_start_from_dropped_overlap():
+    # rtc: chunk aligned with step 10 whose first 3 actions were late; action 3 ran at step 13.
+    planner = _planner("rtc", delay=3)
+    planner.on_published(chunk_id=2, start_step=10, actions=CHUNK)
+    _feed(planner, [(13, 2, 3, CHUNK[3])])
+    req = planner.plan(source_step=14, measured_state=np.zeros(2))
+    assert req.rollout.indices.tolist() == [4, 5, 6]
+
+
+def test_rollout_after_the_chunk_ends_holds():
+    planner = _planner("vlash", delay=5)
+    planner.on_published(chunk_id=0, start_step=0, actions=CHUNK[:3])
+    req = planner.plan(source_step=1, measured_state=np.zeros(2))
+    assert req.rollout.steps.tolist() == [1, 2]
+    np.testing.assert_array_equal(req.rolled_state, CHUNK[2])
+
+
+def test_no_chunk_rolls_nothing():
+    planner = _planner("vlash", delay=3)
+    s = np.array([0.1, 0.2])
+    req = planner.plan(source_step=7, measured_state=s)
+    assert req.start_step == 10
+    assert len(req.rollout) == 0
+    assert req.rollout.actions.shape == (0, 2)
+    np.testing.assert_array_equal(req.rolled_state, s)
+
+
+def test_newest_published_chunk_is_the_plan_once_running_chunk_is_older():
+    planner = _planner("vlash", delay=2)
+    planner.on_published(chunk_id=0, start_step=0, actions=CHUNK)
+    _feed(planner, [(0, 0, 0, CHUNK[0]), (1, 0, 1, CHUNK[1])])
+    newer = CHUNK + 10.0
+    planner.on_published(chunk_id=1, start_step=3, actions=newer)
+    req = planner.plan(source_step=2, measured_state=np.zeros(2))
+    # Step 2 is not in chunk 1 (the executor holds there), step 3 is chunk 1's action 0.
+    assert req.rollout.steps.tolist() == [3]
+    assert req.rollout.chunk_ids.tolist() == [1]
+    np.testing.assert_array_equal(req.rolled_state, newer[0])
+
+
+@pytest.mark.parametrize(
+    ("name", "rolled", "start_offset"),
+    [("vlash", True, 3), ("naive_async", False, 0), ("rtc", False, 0), ("sync", False, 0)],
+)
+def test_conditioning_state_per_strategy(name, rolled, start_offset):
+    planner = _planner(name, delay=3, space=ActionSpace.DELTA)
+    deltas = np.ones((6, 2))
+    planner.on_published(chunk_id=0, start_step=4, actions=deltas)
+    _feed(planner, [(4, 0, 0, [1.0, 1.0]), (5, 0, 1, [2.0, 2.0])])
+    s = np.array([2.0, 2.0])
+    req = planner.plan(source_step=6, measured_state=s)
+    assert req.start_step == 6 + start_offset
+    np.testing.assert_allclose(req.rolled_state, s + 3.0)
+    np.testing.assert_allclose(req.conditioning_state, s + 3.0 if rolled else s)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    data=st.data(),
+    space=st.sampled_from(list(ActionSpace)),
+    q=st.integers(1, 3),
+    horizon=st.integers(1, 12),
+    delay=st.integers(0, 6),
+    start=st.integers(0, 50),
+)
+def test_rolled_state_is_the_position_the_executor_reaches(data, space, q, horizon, delay, start):
+    """s_{t+Δ} (VLASH Sec. 4.1) equals the simulated robot's position before step t+Δ."""
+    micro = data.draw(arrays(np.float64, (horizon, 2), elements=st.floats(-1.0, 1.0)))
+    p0 = data.draw(arrays(np.float64, 2, elements=st.floats(-1.0, 1.0)))
+    lower, upper = -2.0, 2.0
+    macro = quantize_actions(micro, q, space).actions
+    m = macro.shape[0]
+    # The executor: clamped targets, one macro-action per step from ``start``.
+    positions = []
+    pos = p0
+    for j in range(m):
+        pos = np.clip(pos + macro[j] if space is ActionSpace.DELTA else macro[j], lower, upper)
+        positions.append(pos)
+    t = start + data.draw(st.integers(0, m))
+    reported_until = data.draw(st.integers(start - 1, t + delay))
+    planner = _planner("vlash", delay=delay, space=space, q=q, lower=lower, upper=upper)
+    planner.on_published(chunk_id=0, start_step=start, actions=micro)
+    entries = [
+        (start + j, 0, min((j + 1) * q, horizon) - 1, positions[j])
+        for j in range(m)
+        if start + j <= reported_until
+    ]
+    if entries:
+        _feed(planner, entries)
+
+    def position_before(step: int) -> np.ndarray:
+        done = min(step - start, m)
+        return p0 if done <= 0 else positions[done - 1]
+
+    req = planner.plan(source_step=t, measured_state=position_before(t))
+    np.testing.assert_allclose(req.rolled_state, position_before(t + delay), atol=1e-9)
+    assert req.start_step == t + delay
+
+
+# ---------------------------------------------------------------------------------------------
+# RTC alignment of the running chunk
+
+
+def test_rtc_previous_chunk_aligned_with_new_chunk_rows():
+    planner = _planner("rtc", delay=3)
+    planner.on_published(chunk_id=0, start_step=10, actions=CHUNK)
+    _feed(planner, [(s, 0, s - 10, CHUNK[s - 10]) for s in range(10, 14)])
+    req = planner.plan(source_step=14, measured_state=np.zeros(2))
+    assert req.start_step == 14
+    # Row i of the new chunk is step 14 + i, where the running chunk has action 4 + i.
+    np.testing.assert_array_equal(req.previous_chunk, CHUNK[4:])
+    assert req.previous_valid == 4
+    req.previous_chunk[0] = 99.0
+    again = planner.plan(source_step=14, measured_state=np.zeros(2))
+    np.testing.assert_array_equal(again.previous_chunk, CHUNK[4:])
+
+
+def test_rtc_previous_chunk_past_the_end_is_empty():
+    planner = _planner("rtc", delay=3)
+    planner.on_published(chunk_id=0, start_step=10, actions=CHUNK)
+    req = planner.plan(source_step=30, measured_state=np.zeros(2))
+    assert req.previous_chunk.shape == (0, 2)
+    assert req.previous_valid == 0
+
+
+def test_rtc_previous_chunk_not_shifted_when_new_chunk_starts_earlier():
+    planner = _planner("rtc", delay=3)
+    planner.on_published(chunk_id=0, start_step=10, actions=CHUNK)
+    req = planner.plan(source_step=8, measured_state=np.zeros(2))
+    assert req.previous_chunk is None
+    assert req.previous_valid == 0
+
+
+def test_rtc_without_running_chunk_has_no_previous():
+    req = _planner("rtc", delay=3).plan(source_step=8, measured_state=np.zeros(2))
+    assert req.previous_chunk is None
+    assert req.previous_valid == 0
+
+
+@pytest.mark.parametrize("name", ["vlash", "naive_async", "sync"])
+def test_only_rtc_gets_a_previous_chunk(name):
+    planner = _planner(name, delay=3)
+    planner.on_published(chunk_id=0, start_step=10, actions=CHUNK)
+    req = planner.plan(source_step=12, measured_state=np.zeros(2))
+    assert req.previous_chunk is None
+    assert req.previous_valid == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Trigger and delay estimation
+
+
+def test_without_chunk_inference_starts_once():
+    planner = _planner("sync")
+    assert planner.latest_step is None
+    assert planner.should_start_inference()
+    planner.mark_started()
+    assert planner.inference_in_flight
+    assert not planner.should_start_inference()
+
+
+def test_sync_triggers_only_when_exhausted():
+    planner = _planner("sync", delay=3, margin=2)
+    planner.on_published(chunk_id=0, start_step=0, actions=CHUNK)
+    for step, left in [(0, 7), (1, 6), (4, 3), (6, 1)]:
+        _feed(planner, [(step, 0, step, CHUNK[step])], steps_left=left, running=0)
+        assert not planner.should_start_inference(), (step, left)
+    _feed(planner, [(7, 0, 7, CHUNK[7])], steps_left=0, running=0)
+    assert planner.latest_step == 7
+    assert planner.should_start_inference()
+
+
+@pytest.mark.parametrize("name", ["vlash", "naive_async", "rtc"])
+def test_async_triggers_when_remainder_covers_delay_plus_margin(name):
+    planner = _planner(name, delay=3, margin=1)
+    planner.on_published(chunk_id=0, start_step=0, actions=CHUNK)
+    _feed(planner, [(0, 0, 0, CHUNK[0])], steps_left=5, running=0)
+    assert not planner.should_start_inference()
+    _feed(planner, [(1, 0, 1, CHUNK[1])], steps_left=4, running=0)
+    assert planner.should_start_inference()
+
+
+def test_published_chunk_blocks_trigger_until_executor_shows_it():
+    planner = _planner("sync", delay=3)
+    _feed(planner, [], step=0, steps_left=0, running=-1)
+    assert planner.should_start_inference()
+    planner.mark_started()
+    planner.on_published(chunk_id=5, start_step=1, actions=CHUNK)
+    planner.mark_finished(0.3)
+    # The next report still predates the chunk's arrival: steps_left = 0 is stale.
+    _feed(planner, [], step=1, steps_left=0, running=-1)
+    assert not planner.should_start_inference()
+    _feed(planner, [], step=2, steps_left=8, running=5)
+    assert not planner.should_start_inference()
+    _feed(planner, [(3, 5, 0, CHUNK[0])], steps_left=0, running=5)
+    assert planner.should_start_inference()
+
+
+def test_executed_entry_acknowledges_chunk():
+    planner = _planner("vlash", delay=3)
+    _feed(planner, [], step=0)
+    planner.on_published(chunk_id=1, start_step=1, actions=CHUNK[:2])
+    _feed(planner, [(1, 1, 0, CHUNK[0])], steps_left=1)
+    assert planner.should_start_inference()
+
+
+def test_lost_chunk_stops_blocking_after_two_ticks():
+    planner = _planner("sync", delay=3)
+    _feed(planner, [], step=10, running=-1)
+    planner.on_published(chunk_id=1, start_step=11, actions=CHUNK)
+    _feed(planner, [], step=11, running=-1)
+    assert not planner.should_start_inference()
+    _feed(planner, [], step=12, running=-1)
+    assert planner.should_start_inference()
+
+
+def test_mark_finished_feeds_the_delay_estimator():
+    planner = InferencePlanner(
+        strategy=get_strategy("vlash"),
+        delay=DelayEstimator(control_period_s=PERIOD, max_steps=20, initial_delay=1),
+        action_space=ActionSpace.ABSOLUTE,
+        joint_count=2,
+    )
+    req = planner.plan(source_step=5, measured_state=np.zeros(2))
+    assert (req.delay_steps, req.start_step) == (1, 6)
+    planner.mark_started()
+    planner.mark_finished(None)  # failed inference: no latency sample
+    assert planner.delay.latencies == ()
+    assert not planner.inference_in_flight
+    planner.mark_started()
+    planner.mark_finished(0.25)
+    assert planner.delay.latencies == (0.25,)
+    assert planner.delay.delay_steps == 3  # ceil(0.25 / 0.1)
+    req = planner.plan(source_step=5, measured_state=np.zeros(2))
+    assert (req.delay_steps, req.start_step) == (3, 8)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"joints": 0}, "joint_count must be >= 1, got 0"),
+        ({"margin": -1}, "margin_steps must be >= 0, got -1"),
+        ({"q": 0}, "quantization must be >= 1, got 0"),
+        ({"strategy": "rtc", "q": 2}, "needs quantization 1, got 2"),
+    ],
+)
+def test_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        _planner(**kwargs)
