@@ -1,0 +1,158 @@
+"""Harness for multi-process ROS 2 integration tests over real DDS.
+
+Every test gets its own :class:`RosTestGraph`: a ROS domain id leased exclusively for the test
+(so concurrently running test sessions on one machine never see each other's nodes),
+localhost-only discovery, processes started in their own process groups and always torn down,
+and an rclpy node in a private context to observe the graph.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "launch"))
+from process_group import ManagedProcess, ProcessGroup  # noqa: E402
+from vlash_graph import find_executable  # noqa: E402
+
+# Domain ids 1..101: 0 is where a developer's own ROS nodes live by default, and above 101 the
+# DDS port ranges collide with Linux's ephemeral ports.
+DOMAIN_IDS = range(1, 102)
+_lease_counter = itertools.count()
+# Shared by every user of the machine, so leases exclude each other across test sessions.
+LOCK_DIR = Path(tempfile.gettempdir())
+
+
+class DomainLease:
+    """An exclusively held ROS domain id; the lock is released by :meth:`release` or at exit."""
+
+    def __init__(self, domain_id: int, lock_file: IO[str]) -> None:
+        self.domain_id = domain_id
+        self._lock_file = lock_file
+
+    def release(self) -> None:
+        self._lock_file.close()  # closing drops the flock
+
+
+def lease_domain_id(lock_dir: Path = LOCK_DIR) -> DomainLease:
+    """Lease a free domain id, starting from one derived from pid and a per-process counter.
+
+    A held ``flock`` on ``vlash-ros-domain-<id>.lock`` marks the id as in use; the kernel drops it
+    when the holder dies, so a crashed session never blocks an id.
+    """
+    start = (os.getpid() * 31 + next(_lease_counter)) % len(DOMAIN_IDS)
+    for offset in range(len(DOMAIN_IDS)):
+        domain_id = DOMAIN_IDS[(start + offset) % len(DOMAIN_IDS)]
+        lock_file = open(lock_dir / f"vlash-ros-domain-{domain_id}.lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.close()
+            continue
+        return DomainLease(domain_id, lock_file)
+    raise RuntimeError(f"all ROS domain ids {DOMAIN_IDS} are leased by other test sessions")
+
+
+def ros_environment(domain_id: int) -> dict[str, str]:
+    """This process's environment for an isolated, localhost-only graph in ``domain_id``."""
+    env = dict(os.environ)
+    env["ROS_DOMAIN_ID"] = str(domain_id)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env.pop("ROS_LOCALHOST_ONLY", None)  # deprecated; conflicts with the discovery range
+    env.pop("ROS_STATIC_PEERS", None)
+    env["PYTHONUNBUFFERED"] = "1"  # node logs reach the log file before a failure is reported
+    return env
+
+
+class RosTestGraph:
+    """Processes and an observer node sharing one leased domain. Always call :meth:`close`."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.lease = lease_domain_id()
+        self.env = ros_environment(self.lease.domain_id)
+        self.processes = ProcessGroup(log_dir)
+        self._node: Any = None
+        self._context: Any = None
+        self._executor: Any = None
+
+    @property
+    def domain_id(self) -> int:
+        return self.lease.domain_id
+
+    def start_node(
+        self, package: str, executable: str, ros_args: Sequence[str], name: str
+    ) -> ManagedProcess:
+        """Start an installed node executable (found like ``ros2 run`` does) with ``ros_args``."""
+        exe = find_executable(package, executable)
+        if exe is None:
+            raise FileNotFoundError(f"{package}/{executable} is not installed (run make setup)")
+        return self.processes.start(name, [str(exe), *ros_args], self.env)
+
+    def start_script(self, script: Path, *args: str, name: str) -> ManagedProcess:
+        """Start a Python script with this interpreter in the graph's environment."""
+        return self.processes.start(name, [sys.executable, str(script), *args], self.env)
+
+    @property
+    def node(self) -> Any:
+        """An rclpy observer node in the leased domain (created on first use)."""
+        self._start_observer()
+        return self._node
+
+    def _start_observer(self) -> None:
+        if self._node is None:
+            import rclpy
+            from rclpy.executors import SingleThreadedExecutor
+
+            # rcl reads the discovery range from the environment when the context starts.
+            os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+            os.environ.pop("ROS_LOCALHOST_ONLY", None)
+            self._context = rclpy.Context()
+            rclpy.init(context=self._context, domain_id=self.domain_id)
+            self._node = rclpy.create_node("vlash_test_observer", context=self._context)
+            self._executor = SingleThreadedExecutor(context=self._context)
+            self._executor.add_node(self._node)
+
+    def spin_until(self, done: Callable[[], bool], timeout_s: float, what: str) -> None:
+        """Spin the observer node until ``done()``; raise ``TimeoutError`` naming ``what``."""
+        self._start_observer()
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} within {timeout_s} s\n{self.logs()}")
+            exited = self.processes.first_exited()
+            if exited is not None:
+                raise RuntimeError(
+                    f"{exited.name} exited with {exited.popen.returncode} while waiting for "
+                    f"{what}\n{self.logs()}"
+                )
+            self._executor.spin_once(timeout_sec=0.05)
+
+    def wait_for_topic(self, topic: str, timeout_s: float = 20.0) -> None:
+        """Wait until some process publishes ``topic`` (DDS discovery took 1-3 s here)."""
+        self.spin_until(
+            lambda: self.node.count_publishers(topic) > 0, timeout_s, f"no publisher of {topic}"
+        )
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name} (exit {p.popen.poll()}) ---\n{p.log_tail()}"
+            for p in self.processes.processes
+        )
+
+    def close(self) -> None:
+        try:
+            if self._node is not None:
+                self._executor.shutdown()
+                self._node.destroy_node()
+                self._context.try_shutdown()
+        finally:
+            self.processes.stop()
+            self.lease.release()
