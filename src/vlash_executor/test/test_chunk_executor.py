@@ -153,3 +153,21 @@ def test_bad_construction_and_chunk_shapes_are_rejected():
     executor = make_executor()
     with pytest.raises(ValueError, match=r"shape \(H, 2\)"):
         executor.accept(IncomingChunk(1, 0, 0, np.zeros((4, 3)), ActionSpace.ABSOLUTE))
+
+
+def test_early_chunk_waits_while_the_current_chunk_keeps_running():
+    executor = make_executor("vlash")
+    executor.accept(ramp_chunk(1, start_step=0, horizon=10))
+    run(executor, 2)
+    assert executor.accept(ramp_chunk(2, start_step=5)) == 0
+    assert executor.running_chunk_id == 2
+    assert executor.steps_left() == 3 + 8  # 3 steps of chunk 1, then all of chunk 2
+    results = run(executor, 5)
+    assert [(r.chunk_id, r.micro_index) for r in results] == [
+        (1, 2),
+        (1, 3),
+        (1, 4),
+        (2, 0),
+        (2, 1),
+    ]
+    assert executor.steps_left() == 6

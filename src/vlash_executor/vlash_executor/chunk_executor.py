@@ -110,6 +110,7 @@ class ChunkExecutor:
         self._timeout = policy_timeout_steps
         self._step = 0
         self._active: _ActiveChunk | None = None
+        self._next: _ActiveChunk | None = None
         self._last_accept_step: int | None = None
         self._command: np.ndarray | None = None
         self.dropped_actions = 0
@@ -132,20 +133,28 @@ class ChunkExecutor:
 
     @property
     def running_chunk_id(self) -> int | None:
-        return None if self._active is None else self._active.chunk.chunk_id
+        """The newest accepted chunk (it may still wait for its start step)."""
+        newest = self._next or self._active
+        return None if newest is None else newest.chunk.chunk_id
 
     def steps_left(self) -> int:
-        """Executable macro-actions of the current chunk at or after the next step."""
-        if self._active is None:
+        """Control steps, from the next one, until the newest accepted chunk runs out.
+
+        This is what the policy's inference trigger compares with ``Δ``: a chunk waiting for its
+        start step counts with the steps before it, during which the current chunk still runs.
+        """
+        newest = self._next or self._active
+        if newest is None:
             return 0
-        index = self._step - self._active.start_step
-        return max(0, self._active.executable - max(0, index))
+        return max(0, newest.start_step + newest.executable - self._step)
 
     def accept(self, chunk: IncomingChunk) -> int:
-        """Switch to ``chunk`` now (between ticks); returns how many of its actions were late.
+        """Take ``chunk`` (between ticks); returns how many of its actions were already late.
 
         The strategy places action 0 (``effective_start_step``); macro-actions whose step already
-        passed are dropped and counted.
+        passed are dropped and counted. A chunk whose start step is still ahead waits for it while
+        the current chunk keeps running: those are exactly the actions the policy rolled the state
+        forward over (VLASH Sec. 4.1).
         """
         if chunk.actions.ndim != 2 or chunk.actions.shape[1] != self._joint_count:
             raise ValueError(
@@ -165,7 +174,11 @@ class ChunkExecutor:
             self._strategy.first_index(chunk_start_step=chunk.start_step, arrival_step=self._step),
         )
         self.dropped_actions += late
-        self._active = _ActiveChunk(chunk, quantized, start, executable)
+        accepted = _ActiveChunk(chunk, quantized, start, executable)
+        if start > self._step:
+            self._next = accepted
+        else:
+            self._active, self._next = accepted, None
         self._last_accept_step = self._step
         return late
 
@@ -173,6 +186,8 @@ class ChunkExecutor:
         """Execute the control step ``self.step`` and advance the clock by one."""
         step = self._step
         self._step += 1
+        if self._next is not None and step >= self._next.start_step:
+            self._active, self._next = self._next, None
         result = self._command_at(step, self._command)
         if not result.holding:
             self._command = result.command.copy()
@@ -199,7 +214,7 @@ class ChunkExecutor:
                 return TickResult(step, np.full(self._joint_count, np.nan), True, None, None, False)
             return TickResult(step, previous.copy(), True, None, None, False)
         target = action
-        if self._active is not None and self._active.chunk.action_space is ActionSpace.DELTA:
+        if self._chunk_at(step).chunk.action_space is ActionSpace.DELTA:
             target = (previous if previous is not None else np.zeros(self._joint_count)) + action
         safe = np.clip(target, self._lower, self._upper)
         if previous is not None:
@@ -207,8 +222,13 @@ class ChunkExecutor:
         clamped = not np.allclose(safe, target, rtol=0.0, atol=1e-12)
         return TickResult(step, safe, False, chunk_id, micro, clamped)
 
+    def _chunk_at(self, step: int) -> _ActiveChunk | None:
+        if self._next is not None and step >= self._next.start_step:
+            return self._next
+        return self._active
+
     def _due_action(self, step: int) -> tuple[np.ndarray | None, int | None, int | None]:
-        active = self._active
+        active = self._chunk_at(step)
         if active is None:
             return None, None, None
         silent = self._last_accept_step is not None and step - self._last_accept_step
