@@ -288,9 +288,10 @@ def test_newest_published_chunk_is_the_plan_once_running_chunk_is_older():
     newer = CHUNK + 10.0
     planner.on_published(chunk_id=1, start_step=3, actions=newer)
     req = planner.plan(source_step=2, measured_state=np.zeros(2))
-    # Step 2 is not in chunk 1 (the executor holds there), step 3 is chunk 1's action 0.
-    assert req.rollout.steps.tolist() == [3]
-    assert req.rollout.chunk_ids.tolist() == [1]
+    # Chunk 1 waits for its start step 3, so chunk 0 still runs step 2.
+    assert req.rollout.steps.tolist() == [2, 3]
+    assert req.rollout.chunk_ids.tolist() == [0, 1]
+    assert req.rollout.indices.tolist() == [2, 0]
     np.testing.assert_array_equal(req.rolled_state, newer[0])
 
 
@@ -371,11 +372,11 @@ def test_rtc_previous_chunk_aligned_with_new_chunk_rows():
     np.testing.assert_array_equal(again.previous_chunk, CHUNK[4:])
 
 
-def test_rtc_previous_chunk_past_the_end_is_empty():
+def test_rtc_previous_chunk_past_the_end_is_none():
     planner = _planner("rtc", delay=3)
     planner.on_published(chunk_id=0, start_step=10, actions=CHUNK)
     req = planner.plan(source_step=30, measured_state=np.zeros(2))
-    assert req.previous_chunk.shape == (0, 2)
+    assert req.previous_chunk is None
     assert req.previous_valid == 0
 
 

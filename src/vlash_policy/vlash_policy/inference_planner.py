@@ -240,14 +240,7 @@ class InferencePlanner:
         delay = self.delay.delay_steps
         start = self.strategy.planned_start_step(source_step=source_step, delay_steps=delay)
         measured = np.asarray(measured_state, dtype=np.float64)
-        running = self._running_chunk()
-        rollout = gather_rollout_actions(
-            measured_step=source_step,
-            target_step=source_step + delay,
-            executed=self._executed,
-            planned=running,
-            action_dim=self._joints,
-        )
+        rollout = self._gather(source_step, source_step + delay)
         rolled = roll_forward(
             measured,
             rollout.actions,
@@ -296,33 +289,66 @@ class InferencePlanner:
             if old != self._running_id:
                 del self._published[old]
 
-    def _running_chunk(self) -> PlannedChunk | None:
-        """The chunk the executor runs (or will run next), placed at its effective start."""
-        candidates = [
-            cid for cid in self._published if self._running_id is None or cid >= self._running_id
-        ]
-        if not candidates:
-            return None
-        chunk_id = max(candidates)
-        published = self._published[chunk_id]
-        start = self._effective_start.get(chunk_id)
-        if start is None:
-            # Not executed yet: step-exact strategies keep the planned start. The others start
-            # at an arrival step nobody knows yet; they never condition on the rolled state, so
-            # the planned start only feeds the informational RolledState there.
-            start = self.strategy.effective_start_step(
-                chunk_start_step=published.start_step, arrival_step=published.start_step
+    def _planned_chunks(self) -> list[PlannedChunk]:
+        """The running chunk and those sent after it, each placed at its effective start.
+
+        A chunk whose start step is still ahead waits in the executor while the previous one
+        keeps running, so each chunk plans the steps from its start up to the next one's.
+        """
+        planned = []
+        for chunk_id in sorted(self._published):
+            if self._running_id is not None and chunk_id < self._running_id:
+                continue
+            published = self._published[chunk_id]
+            start = self._effective_start.get(chunk_id)
+            if start is None:
+                # Not executed yet: step-exact strategies keep the planned start. The others
+                # start at an arrival step nobody knows yet; they never condition on the rolled
+                # state, so the planned start only feeds the informational RolledState there.
+                start = self.strategy.effective_start_step(
+                    chunk_start_step=published.start_step, arrival_step=published.start_step
+                )
+            planned.append(PlannedChunk(chunk_id, start, published.macro_actions))
+        return planned
+
+    def _gather(self, first_step: int, end_step: int) -> RolloutActions:
+        """Actions of steps ``[first_step, end_step)``: executed where reported, else planned."""
+        chunks = self._planned_chunks()
+        # Steps before the first plan hold; each plan runs until the next one starts.
+        segments = zip([None, *chunks], [*(c.start_step for c in chunks), end_step], strict=True)
+        parts = []
+        segment_start = first_step
+        for chunk, bound in segments:
+            segment_end = max(segment_start, min(bound, end_step))
+            parts.append(
+                gather_rollout_actions(
+                    measured_step=segment_start,
+                    target_step=segment_end,
+                    executed=self._executed,
+                    planned=chunk,
+                    action_dim=self._joints,
+                )
             )
-        return PlannedChunk(chunk_id, start, published.macro_actions)
+            segment_start = segment_end
+        return RolloutActions(
+            actions=np.concatenate([p.actions for p in parts]),
+            steps=np.concatenate([p.steps for p in parts]),
+            executed=np.concatenate([p.executed for p in parts]),
+            chunk_ids=np.concatenate([p.chunk_ids for p in parts]),
+            indices=np.concatenate([p.indices for p in parts]),
+        )
 
     def _aligned_previous(self, new_start: int) -> tuple[np.ndarray | None, int]:
-        running = self._running_chunk()
-        if running is None:
+        """Planned actions of the steps from ``new_start`` on, up to the first unplanned step."""
+        chunks = self._planned_chunks()
+        if not chunks or new_start < chunks[0].start_step:
+            # The new chunk's first rows precede every plan: no prefix of it is known, and
+            # shifting a plan up would guide row i with another step's action.
             return None, 0
-        offset = new_start - running.start_step
-        if offset < 0:
-            # The new chunk's first rows precede the running chunk: no prefix of it is known,
-            # and shifting the running chunk up would guide row i with another step's action.
+        last = chunks[-1]
+        rollout = self._gather(new_start, last.start_step + last.actions.shape[0])
+        steps = rollout.steps - new_start
+        contiguous = int(np.sum(steps == np.arange(steps.shape[0])))
+        if contiguous == 0:
             return None, 0
-        tail = running.actions[offset:]
-        return tail.copy(), int(tail.shape[0])
+        return rollout.actions[:contiguous].copy(), contiguous
