@@ -18,5 +18,10 @@ setup(
     license="Apache-2.0",
     # colcon runs pytest for packages whose test extra names it (tests_require left setuptools).
     extras_require={"test": ["pytest"]},
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "executor_node = vlash_executor.executor_node:main",
+            "sim_arm_node = vlash_executor.sim_arm_node:main",
+        ]
+    },
 )

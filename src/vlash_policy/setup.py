@@ -18,5 +18,9 @@ setup(
     license="Apache-2.0",
     # colcon runs pytest for packages whose test extra names it (tests_require left setuptools).
     extras_require={"test": ["pytest"]},
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "policy_node = vlash_policy.policy_node:main",
+        ]
+    },
 )

@@ -1,0 +1,338 @@
+"""Policy node: future-state-aware asynchronous inference of action chunks (VLASH).
+
+ROS callbacks only buffer observations and absorb the executor's step reports; the model runs in
+a worker thread of this node, so a slow inference never delays a callback (and the executor runs
+in its own process). Each executor report may start an inference: the strategy decides, the
+:class:`~vlash_policy.inference_planner.InferencePlanner` maps the newest observation to the
+executor step it precedes, rolls the state forward over the actions that execute meanwhile, and
+the chunk is published with the exact step its first action is due.
+"""
+
+import queue
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image, JointState
+
+from vlash_msgs.msg import ActionChunk, ExecutedActions, RolledState
+from vlash_policy.action_space import parse_action_space
+from vlash_policy.conversions import executed_actions_arrays, fill_chunk_actions
+from vlash_policy.image_conversion import compressed_to_rgb, image_to_rgb, try_cv_bridge
+from vlash_policy.inference_planner import ExecutorReport, InferencePlanner, InferenceRequest
+from vlash_policy.observation_sync import Observation, ObservationSynchronizer
+from vlash_policy.policy_interface import FlowVLAPolicy
+from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
+from vlash_policy.timeline import DelayEstimator
+
+
+def _descriptor(description: str, *, floats=None, ints=None) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(description=description)
+    if floats is not None:
+        descriptor.floating_point_range = [
+            FloatingPointRange(from_value=floats[0], to_value=floats[1])
+        ]
+    if ints is not None:
+        descriptor.integer_range = [IntegerRange(from_value=ints[0], to_value=ints[1], step=1)]
+    return descriptor
+
+
+PARAMETERS = [
+    ("model_path", "", _descriptor("Checkpoint directory of the VLA.")),
+    ("instruction", "touch the red target", _descriptor("Language instruction for the VLA.")),
+    (
+        "image_topics",
+        ["camera/image_raw"],
+        _descriptor("Camera topics, in the model's camera order."),
+    ),
+    ("compressed_images", False, _descriptor("Subscribe to sensor_msgs/CompressedImage.")),
+    ("strategy", "vlash", _descriptor(f"Chunk strategy: {', '.join(STRATEGY_NAMES)}.")),
+    ("delay_mode", "measured", _descriptor("Inference delay Δ: measured or fixed.")),
+    ("fixed_delay_steps", 2, _descriptor("Δ when delay_mode is fixed.", ints=(0, 1000))),
+    (
+        "delay_percentile",
+        95.0,
+        _descriptor("Latency percentile that sets a measured Δ.", floats=(0.0, 100.0)),
+    ),
+    ("delay_margin_steps", 1, _descriptor("Steps added to a measured Δ.", ints=(0, 1000))),
+    (
+        "trigger_margin_steps",
+        1,
+        _descriptor("Start inferring when steps left reach Δ plus this.", ints=(0, 1000)),
+    ),
+    ("refine", True, _descriptor("Run the confidence rater and AFM after SFM (AsyncVLA).")),
+    (
+        "refine_threshold",
+        0.5,
+        _descriptor("Rater confidence below which an action is regenerated.", floats=(0.01, 0.99)),
+    ),
+    (
+        "quantization",
+        1,
+        _descriptor("Action quantization q: micro-actions merged per step.", ints=(1, 100)),
+    ),
+    ("device", "cpu", _descriptor("Torch device of the model.")),
+    ("seed", 0, _descriptor("Seed of the flow-matching noise.", ints=(0, 2**31 - 1))),
+    (
+        "sync_tolerance_s",
+        0.05,
+        _descriptor("Largest stamp gap when pairing images and joint states.", floats=(0.0, 10.0)),
+    ),
+]
+
+
+@dataclass
+class _Job:
+    request: InferenceRequest
+    observation: Observation
+    control_period: float
+
+
+class PolicyNode(Node):
+    """Subscribes to cameras, joint states and executor feedback; publishes action chunks."""
+
+    def __init__(self, *, node_name: str = "vlash_policy") -> None:
+        super().__init__(node_name)
+        p = {param.name: param.value for param in self.declare_parameters("", PARAMETERS)}
+        self._strategy = get_strategy(p["strategy"])
+        if p["delay_mode"] not in ("measured", "fixed"):
+            raise ValueError(
+                f"parameter delay_mode={p['delay_mode']!r} must be 'measured' or 'fixed'"
+            )
+        self._params = p
+        model_path = p["model_path"]
+        if not model_path:
+            raise ValueError("parameter model_path is empty: give a checkpoint directory")
+        self._policy = FlowVLAPolicy(
+            model_path,
+            device=p["device"],
+            refine=p["refine"],
+            threshold=p["refine_threshold"],
+            seed=p["seed"],
+        )
+        config = self._policy.config
+        self._joint_names = list(config.joint_names)
+        self._action_space = parse_action_space(config.action_space)
+        self._cameras = list(config.camera_names)
+        topics = list(p["image_topics"])
+        if len(topics) != len(self._cameras):
+            raise ValueError(
+                f"parameter image_topics has {len(topics)} topics but the model expects "
+                f"{len(self._cameras)} cameras {self._cameras}"
+            )
+        self._sync = ObservationSynchronizer(
+            camera_names=self._cameras, tolerance_s=p["sync_tolerance_s"]
+        )
+        self._planner: InferencePlanner | None = None
+        self._control_period: float | None = None
+        self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=1)
+        self._next_chunk_id = 1
+        self._bridge = try_cv_bridge(Image)
+
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self._chunk_pub = self.create_publisher(ActionChunk, "vlash/action_chunk", reliable)
+        self._rolled_pub = self.create_publisher(RolledState, "vlash/rolled_state", reliable)
+        image_type = CompressedImage if p["compressed_images"] else Image
+        for camera, topic in zip(self._cameras, topics, strict=True):
+            self.create_subscription(
+                image_type, topic, lambda msg, c=camera: self._on_image(c, msg), 5
+            )
+        self.create_subscription(JointState, "joint_states", self._on_joint_state, 20)
+        self.create_subscription(ExecutedActions, "vlash/executed_actions", self._on_feedback, 50)
+        self._worker = threading.Thread(target=self._work, name="vlash_inference", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"policy {model_path}: strategy {self._strategy.name}, cameras {self._cameras}, "
+            f"Δ {p['delay_mode']}, refine {p['refine']}, q {p['quantization']}"
+        )
+
+    # --- callbacks: buffer and decide, never infer ------------------------------------------
+    def _on_image(self, camera: str, msg) -> None:
+        try:
+            if isinstance(msg, CompressedImage):
+                rgb = compressed_to_rgb(msg.format, bytes(msg.data))
+            elif self._bridge is not None:
+                rgb = self._bridge(msg)
+            else:
+                rgb = image_to_rgb(msg)
+        except ValueError as error:
+            self.get_logger().error(f"camera {camera}: {error}", throttle_duration_sec=5.0)
+            return
+        self._sync.add_image(camera, _seconds(msg.header.stamp), rgb)
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        index = {name: i for i, name in enumerate(msg.name)}
+        missing = [n for n in self._joint_names if n not in index]
+        if missing:
+            self.get_logger().error(
+                f"joint_states lacks the model's joints {missing}", throttle_duration_sec=5.0
+            )
+            return
+        positions = [msg.position[index[n]] for n in self._joint_names]
+        self._sync.add_joint_state(_seconds(msg.header.stamp), np.asarray(positions))
+
+    def _on_feedback(self, msg: ExecutedActions) -> None:
+        if list(msg.joint_names) != self._joint_names:
+            self.get_logger().error(
+                f"ExecutedActions.joint_names {list(msg.joint_names)} differ from the model's "
+                f"{self._joint_names}",
+                throttle_duration_sec=5.0,
+            )
+            return
+        planner = self._planner_for(msg.control_period)
+        arrays = executed_actions_arrays(msg)
+        report = ExecutorReport(
+            step=msg.step,
+            steps=arrays.steps.tolist(),
+            chunk_ids=arrays.chunk_ids.tolist(),
+            indices=arrays.indices.tolist(),
+            commands=arrays.commanded,
+            holding=msg.holding,
+            steps_left=msg.steps_left,
+            running_chunk_id=msg.running_chunk_id,
+        )
+        planner.on_feedback(report, _seconds(msg.header.stamp))
+        if not planner.should_start_inference():
+            return
+        observation = self._sync.latest(not_after_s=planner.clock.latest_stamp)
+        if observation is None:
+            return
+        source_step = planner.clock.source_step(observation.stamp_s)
+        if source_step is None:
+            return
+        request = planner.plan(source_step=source_step, measured_state=observation.state)
+        planner.mark_started()
+        self._jobs.put_nowait(_Job(request, observation, msg.control_period))
+
+    def _planner_for(self, control_period: float) -> InferencePlanner:
+        if self._planner is None:
+            p = self._params
+            self._control_period = control_period
+            horizon = self._policy.config.horizon
+            delay = DelayEstimator(
+                control_period_s=control_period,
+                max_steps=horizon,
+                percentile=p["delay_percentile"],
+                margin_steps=p["delay_margin_steps"],
+                fixed_delay=p["fixed_delay_steps"] if p["delay_mode"] == "fixed" else None,
+                initial_delay=min(horizon, p["fixed_delay_steps"]),
+            )
+            self._planner = InferencePlanner(
+                strategy=self._strategy,
+                delay=delay,
+                action_space=self._action_space,
+                joint_count=len(self._joint_names),
+                margin_steps=p["trigger_margin_steps"],
+                quantization=p["quantization"],
+            )
+        return self._planner
+
+    # --- worker thread -------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            assert self._planner is not None
+            try:
+                self._infer(job)
+            # A failed inference is logged; the node keeps serving the next observation.
+            except Exception as error:
+                self._planner.mark_finished(None)
+                self.get_logger().error(f"inference failed: {error!r}", throttle_duration_sec=2.0)
+
+    def _infer(self, job: _Job) -> None:
+        request = job.request
+        result = self._policy.predict_chunk(
+            job.observation.images,
+            self._params["instruction"],
+            request.conditioning_state,
+            previous_chunk=request.previous_chunk,
+            strategy=self._strategy.name,
+            delay_steps=request.delay_steps,
+        )
+        latency = self.get_clock().now().nanoseconds * 1e-9 - job.observation.stamp_s
+        assert self._planner is not None
+        self._planner.mark_finished(latency)
+        chunk_id = self._next_chunk_id
+        self._next_chunk_id += 1
+        msg = ActionChunk(
+            chunk_id=chunk_id,
+            start_step=request.start_step,
+            source_step=request.source_step,
+            delay_steps=request.delay_steps,
+            control_period=job.control_period,
+            joint_names=self._joint_names,
+            action_space=int(self._action_space),
+            quantization=self._params["quantization"],
+            strategy=self._strategy.name,
+        )
+        msg.header.stamp = _stamp(job.observation.stamp_s)
+        fill_chunk_actions(
+            msg, result.actions, confidence=result.confidence, refined=result.refined
+        )
+        timing = result.timing
+        msg.inference_time.total = timing.total_s
+        msg.inference_time.prefix_encoding = timing.prefix_s
+        msg.inference_time.sfm = timing.sfm_s
+        msg.inference_time.rater = timing.rater_s
+        msg.inference_time.afm = timing.afm_s
+        self._planner.on_published(
+            chunk_id=chunk_id, start_step=request.start_step, actions=result.actions
+        )
+        self._chunk_pub.publish(msg)
+        self._publish_rolled(request, msg.header.stamp)
+
+    def _publish_rolled(self, request: InferenceRequest, stamp) -> None:
+        rollout = request.rollout
+        msg = RolledState(
+            measured_step=request.source_step,
+            target_step=request.source_step + request.delay_steps,
+            joint_names=self._joint_names,
+            measured_positions=request.measured_state.tolist(),
+            rolled_positions=request.rolled_state.tolist(),
+            action_steps=rollout.steps.tolist(),
+            action_chunk_ids=rollout.chunk_ids.tolist(),
+            action_indices=rollout.indices.tolist(),
+            action_executed=rollout.executed.tolist(),
+        )
+        msg.header.stamp = stamp
+        self._rolled_pub.publish(msg)
+
+    def destroy_node(self) -> None:
+        self._jobs.put(None)
+        self._worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def _seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def _stamp(seconds: float) -> Time:
+    nanoseconds = round(seconds * 1e9)
+    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+
+
+def main(args=None) -> None:
+    try:
+        with rclpy.init(args=args):
+            node = PolicyNode()
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            try:
+                executor.spin()
+            finally:
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+if __name__ == "__main__":
+    main()
