@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -78,6 +78,11 @@ class Prefix:
     hidden: Tensor
     valid: Tensor
     encode_s: float
+    # Suffix geometry (attention mask, RoPE tables) per (branches, horizon): it depends only on
+    # the prefix, so the velocity evaluations of one chunk build it once.
+    _geometry: dict[tuple[int, int], tuple[Tensor, Tensor, Tensor]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def length(self) -> int:
@@ -267,21 +272,39 @@ class FlowVLA(nn.Module):
         ).view(batch, branches, horizon, -1)
         suffix = torch.cat([state_tokens, action_tokens], dim=2).flatten(1, 2)
 
-        layout = PackedLayout(prefix.length, (horizon + 1,) * branches)
-        device = suffix.device
-        branch_positions = layout.position_ids()[prefix.length :].to(device) - prefix.length
-        positions = prefix.valid.sum(dim=1, keepdim=True) + branch_positions[None]
-        allowed = dense_mask(layout, query_offset=prefix.length, device=device)
-        key_valid = torch.cat(
-            [prefix.valid, torch.ones(batch, suffix.shape[1], dtype=torch.bool, device=device)],
-            dim=1,
-        )
-        mask = (allowed[None] & key_valid[:, None, :])[:, None]
-        cos, sin = self.backbone.rotary(suffix, positions)
+        mask, cos, sin = self._suffix_geometry(prefix, branches, horizon, suffix)
         hidden = self.expert(suffix, cos, sin, prefix.keys, prefix.values, mask)
         hidden = hidden.view(batch, branches, horizon + 1, -1)[:, :, 1:]
         velocity = self.velocity_head(hidden).to(noisy_actions.dtype)
         return velocity[:, 0] if single else velocity
+
+    def _suffix_geometry(
+        self, prefix: Prefix, branches: int, horizon: int, suffix: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """(B, 1, S, P + S) attention mask and (B, S, head_dim) RoPE cos/sin of the suffix.
+
+        The mask is VLASH Fig. 4's rows for the branch tokens (``packing.dense_mask``) with the
+        prefix's padded keys removed; positions restart after the real prefix tokens for every
+        branch (``PackedLayout.position_ids``), so padding never shifts the suffix's RoPE.
+        """
+        key = (branches, horizon)
+        if key not in prefix._geometry:
+            batch, length, device = prefix.valid.shape[0], prefix.length, suffix.device
+            layout = PackedLayout(length, (horizon + 1,) * branches)
+            branch_positions = layout.position_ids()[length:].to(device) - length
+            positions = prefix.valid.sum(dim=1, keepdim=True) + branch_positions[None]
+            allowed = dense_mask(layout, query_offset=length, device=device)
+            key_valid = torch.cat(
+                [
+                    prefix.valid,
+                    torch.ones(batch, suffix.shape[1], dtype=torch.bool, device=device),
+                ],
+                dim=1,
+            )
+            mask = (allowed[None] & key_valid[:, None, :])[:, None]
+            cos, sin = self.backbone.rotary(suffix, positions)
+            prefix._geometry[key] = (mask, cos, sin)
+        return prefix._geometry[key]
 
     def _velocity_fn(
         self, source: Prefix | Observation, state: Tensor
