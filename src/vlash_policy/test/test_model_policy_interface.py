@@ -129,6 +129,17 @@ def test_rtc_without_guidance_equals_sfm(checkpoint):
     assert rtc.confidence is None and rtc.refined is None
 
 
+def test_rtc_without_a_previous_chunk_is_unrefined_sfm(checkpoint):
+    first = FlowVLAPolicy(checkpoint, seed=2).predict_chunk(
+        frames(), "grasp the cube", STATE, strategy="rtc", delay_steps=2
+    )
+    sfm = FlowVLAPolicy(checkpoint, refine=False, seed=2).predict_chunk(
+        frames(), "grasp the cube", STATE
+    )
+    np.testing.assert_array_equal(first.actions, sfm.actions)
+    assert first.refined is None
+
+
 def test_rtc_guidance_pulls_the_frozen_prefix_toward_the_previous_chunk(checkpoint):
     sfm = FlowVLAPolicy(checkpoint, refine=False, seed=1).predict_chunk(
         frames(), "grasp the cube", STATE
@@ -137,6 +148,12 @@ def test_rtc_guidance_pulls_the_frozen_prefix_toward_the_previous_chunk(checkpoi
     rtc = FlowVLAPolicy(checkpoint, rtc_beta_max=5.0, seed=1).predict_chunk(
         frames(), "grasp the cube", STATE, previous_chunk=previous, strategy="rtc", delay_steps=2
     )
+    # A longer previous chunk is cut to H and a delay beyond the overlap clamped to it.
+    long = np.concatenate([previous, np.zeros((6, D))])
+    clamped = FlowVLAPolicy(checkpoint, rtc_beta_max=5.0, seed=1).predict_chunk(
+        frames(), "grasp the cube", STATE, previous_chunk=long, strategy="rtc", delay_steps=9
+    )
+    assert clamped.actions.shape == (H, D) and np.isfinite(clamped.actions).all()
     guided = np.abs(rtc.actions[:2] - previous[:2]).mean()
     unguided = np.abs(sfm.actions[:2] - previous[:2]).mean()
     assert guided < unguided
@@ -146,8 +163,7 @@ def test_rtc_guidance_pulls_the_frozen_prefix_toward_the_previous_chunk(checkpoi
     ("kwargs", "match"),
     [
         ({"strategy": "fast"}, "unknown switching strategy"),
-        ({"strategy": "rtc"}, "previous_chunk"),
-        ({"strategy": "rtc", "previous_chunk": np.zeros((9, D))}, "previous_chunk must have"),
+        ({"strategy": "rtc", "previous_chunk": np.zeros((4, D + 1))}, "previous_chunk must have"),
         ({"delay_steps": -1}, "delay_steps"),
     ],
 )

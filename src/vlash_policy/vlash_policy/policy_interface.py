@@ -84,9 +84,11 @@ class ChunkPolicy(Protocol):
             instruction: task text.
             state: (state_dim,) robot state to condition on (rolled forward for ``vlash``).
             previous_chunk: for ``rtc``, the running chunk's actions aligned with the new
-                chunk's indices, (n <= H, D), unnormalised.
+                chunk's indices, (n, D), unnormalised; rows past H are ignored. None or empty
+                (nothing known yet) samples without guidance.
             strategy: ``sync``, ``naive_async``, ``vlash`` or ``rtc``.
-            delay_steps: inference delay d in control steps (``rtc`` frozen prefix).
+            delay_steps: inference delay d in control steps (``rtc`` frozen prefix, at most
+                the overlap with ``previous_chunk``).
             execution_horizon: RTC's s; default H − n (the weights end with the previous chunk).
         """
         ...
@@ -185,24 +187,27 @@ class FlowVLAPolicy:
         return torch.as_tensor(normalised, dtype=torch.float32, device=self.device)[None]
 
     def _previous(
-        self, previous_chunk: np.ndarray | None, delay_steps: int, execution_horizon: int | None
+        self, previous_chunk: np.ndarray, delay_steps: int, execution_horizon: int | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised RTC target Y (1, H, D) and weights W (H,) (RTC Eq. (5)).
+
+        Only the rows the previous chunk actually covers are guided: rows past it get W = 0,
+        a chunk longer than H is cut to H, and the frozen prefix d cannot exceed the overlap.
+        """
         horizon, dim = self.config.horizon, self.config.action_dim
-        if previous_chunk is None:
-            raise ValueError("strategy 'rtc' needs previous_chunk (the running chunk, aligned)")
         prev = np.asarray(previous_chunk, dtype=np.float64)
-        if prev.ndim != 2 or prev.shape[1] != dim or not 1 <= prev.shape[0] <= horizon:
-            raise ValueError(
-                f"previous_chunk must have shape (n, {dim}) with 1 <= n <= {horizon}, "
-                f"got {prev.shape}"
-            )
+        if prev.ndim != 2 or prev.shape[1] != dim:
+            raise ValueError(f"previous_chunk must have shape (n, {dim}), got {prev.shape}")
+        prev = prev[:horizon]
         overlap = prev.shape[0]
         if execution_horizon is None:
             execution_horizon = horizon - overlap
         weights = prefix_weights(
-            horizon, delay_steps, execution_horizon, schedule=self.rtc_schedule
+            horizon,
+            min(delay_steps, horizon - execution_horizon),
+            execution_horizon,
+            schedule=self.rtc_schedule,
         )
-        # Rows past the previous chunk have no target to inpaint toward.
         weights[overlap:] = 0.0
         target = np.zeros((horizon, dim))
         target[:overlap] = self.normalization.normalize_action(prev)
@@ -224,7 +229,10 @@ class FlowVLAPolicy:
     ) -> PolicyChunk:
         """See :meth:`ChunkPolicy.predict_chunk`."""
         start = time.perf_counter()
+        # RTC guides toward the running chunk; with none known yet (the first chunk, or a gap
+        # in the plan) it is plain unguided sampling, which is what RTC does then too.
         guided = get_strategy(strategy).uses_guidance
+        rtc = guided and previous_chunk is not None and len(previous_chunk) > 0
         if isinstance(delay_steps, bool) or not isinstance(delay_steps, int) or delay_steps < 0:
             raise ValueError(f"delay_steps must be an int >= 0, got {delay_steps!r}")
         pixels = self._images(images)
@@ -242,7 +250,7 @@ class FlowVLAPolicy:
         model = self.model
         with torch.no_grad():
             prefix = model.encode_prefix(pixels, ids, mask)
-            if guided:
+            if rtc:
                 target, weights = self._previous(previous_chunk, delay_steps, execution_horizon)
                 sample_start = time.perf_counter()
                 actions = sample_rtc(
@@ -263,7 +271,7 @@ class FlowVLAPolicy:
                     cond,
                     noise,
                     num_steps=self.num_steps,
-                    refine=self.refine,
+                    refine=self.refine and not guided,
                     threshold=self.threshold,
                     afm_noise=afm_noise,
                 )
