@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def test_arguments_set_parameters_remaps_and_namespace():
     nodes = {spec.name: spec for spec in graph.nodes}
     assert set(nodes) == {"sim_arm", "executor", "policy"}
     assert nodes["executor"].parameters == {"strategy": "sync"}
-    assert nodes["policy"].parameters == {"strategy": "sync", "model": "/ckpt/so101"}
+    assert nodes["policy"].parameters == {"strategy": "sync", "model_path": "/ckpt/so101"}
     assert nodes["policy"].remappings == (("camera/image_raw", "/cam/image"),)
     assert nodes["sim_arm"].parameters == {} and nodes["sim_arm"].remappings == ()
     assert all(spec.namespace == "arm1" for spec in graph.nodes)
@@ -57,7 +58,7 @@ def test_arguments_set_parameters_remaps_and_namespace():
     assert nodes["policy"].ros_args() == [
         "--ros-args", "-r", "__node:=policy", "-r", "__ns:=/arm1",
         "--params-file", str(nodes["policy"].params_files[0]),
-        "-p", "strategy:=sync", "-p", "model:=/ckpt/so101",
+        "-p", "strategy:=sync", "-p", "model_path:=/ckpt/so101",
         "-r", "camera/image_raw:=/cam/image",
     ]  # fmt: skip
 
@@ -92,10 +93,25 @@ def test_ros_args_rename_namespace_and_remap_a_real_node(ros_graph):
     )
 
 
+def _declared_by_running_node(spec: NodeSpec, ros_graph) -> set[str]:
+    """Parameter names the node, started with its config, lists via list_parameters."""
+    ros_graph.start_node(spec.package, spec.executable, spec.ros_args(), name=spec.name)
+    client = ros_graph.node.create_client(ListParameters, f"/{spec.name}/list_parameters")
+    ros_graph.spin_until(client.service_is_ready, 120.0, f"{spec.name}'s list_parameters service")
+    future = client.call_async(ListParameters.Request())
+    ros_graph.spin_until(future.done, 30.0, f"{spec.name}'s list_parameters answer")
+    return set(future.result().result.names)
+
+
 @pytest.mark.parametrize("spec", _all_nodes(), ids=lambda s: f"{s.package}/{s.executable}")
 def test_node_is_installed_and_declares_every_configured_parameter(spec, ros_graph):
-    """Every executable graph.yaml names is an installed entry point, and the running node
-    declares every parameter its files and launch arguments set (asked via list_parameters)."""
+    """Every executable graph.yaml names is an installed entry point, and the node declares every
+    parameter its files and launch arguments set.
+
+    Declared parameters come from the running node's list_parameters service. A node whose
+    module has a ``PARAMETERS`` declaration table (name, default, descriptor) is checked against
+    the table instead: such a node (the policy) may need resources to start, e.g. a checkpoint.
+    """
     scripts = importlib.metadata.distribution(spec.package).entry_points.select(
         group="console_scripts"
     )
@@ -105,13 +121,12 @@ def test_node_is_installed_and_declares_every_configured_parameter(spec, ros_gra
         )
     assert find_executable(spec.package, spec.executable), "entry point declared but not installed"
 
-    ros_graph.start_node(spec.package, spec.executable, spec.ros_args(), name=spec.name)
-    client = ros_graph.node.create_client(ListParameters, f"/{spec.name}/list_parameters")
-    ros_graph.spin_until(client.service_is_ready, 120.0, f"{spec.name}'s list_parameters service")
-    future = client.call_async(ListParameters.Request())
-    ros_graph.spin_until(future.done, 30.0, f"{spec.name}'s list_parameters answer")
-    declared = set(future.result().result.names)
-
+    module = importlib.import_module(scripts[spec.executable].module)
+    table = getattr(module, "PARAMETERS", None)
+    if table is not None:
+        declared = {entry[0] for entry in table}
+    else:
+        declared = _declared_by_running_node(spec, ros_graph)
     configured = set(spec.parameters)
     for path in spec.params_files:
         configured |= node_parameter_keys(path, spec.name)
