@@ -1,0 +1,256 @@
+"""Replay: a bag whose chunks a seeded policy produced is reproduced exactly by an open-loop replay
+with the same seed, and not with another; inputs are taken at the chunks' stamps."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vlash_policy.data.normalization import FeatureStats, NormalizationStats
+from vlash_policy.model import VLAConfig
+from vlash_policy.model.checkpoint import build_default_model, save_checkpoint
+from vlash_policy.policy_interface import FlowVLAPolicy
+from vlash_policy.recording.bag_io import BagWriter, make_typestore
+from vlash_policy.recording.random_messages import random_message
+from vlash_policy.recording.replay import RecordedChunk, aligned_previous, main
+
+H, D = 5, 3
+JOINTS = ["a", "b", "c"]
+INSTRUCTION = "touch the red target"
+T0 = 1_700_000_000 * 10**9
+TYPESTORE = make_typestore()
+T = TYPESTORE.types
+
+
+def tiny_config() -> VLAConfig:
+    return VLAConfig(
+        vision_config={
+            "model_type": "siglip_vision_model",
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 16,
+        },
+        text_config={
+            "model_type": "qwen2",
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 128,
+        },
+        action_dim=D,
+        state_dim=D,
+        horizon=H,
+        num_cameras=1,
+        camera_names=["front"],
+        image_size=32,
+        expert_width=16,
+        expert_mlp_width=32,
+        num_steps=2,
+        rater_hidden=16,
+        rater_layers=1,
+        rater_heads=2,
+        joint_names=JOINTS,
+    )
+
+
+def _stats(mean: list[float], std: list[float]) -> FeatureStats:
+    return FeatureStats(np.array(mean), np.array(std), -np.ones(D), np.ones(D), 5)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model, tokenizer = build_default_model(tiny_config())
+    stats = NormalizationStats(
+        state=_stats([0.1, 0.2, 0.3], [2.0, 3.0, 4.0]),
+        action=_stats([1.0, -1.0, 0.5], [0.5, 2.0, 3.0]),
+    )
+    return save_checkpoint(
+        model, tmp_path_factory.mktemp("ckpt"), tokenizer=tokenizer, normalization=stats
+    )
+
+
+def _header(ns: int):
+    return T["std_msgs/msg/Header"](
+        stamp=T["builtin_interfaces/msg/Time"](sec=ns // 10**9, nanosec=ns % 10**9), frame_id=""
+    )
+
+
+def _image(ns: int, rgb: np.ndarray):
+    msg = random_message(TYPESTORE, "sensor_msgs/msg/Image", np.random.default_rng(0))
+    msg.header, msg.encoding, msg.is_bigendian = _header(ns), "rgb8", 0
+    msg.height, msg.width, msg.step = rgb.shape[0], rgb.shape[1], rgb.shape[1] * 3
+    msg.data = rgb.reshape(-1)
+    return msg
+
+
+def _joint_state(ns: int, positions: np.ndarray):
+    # Another joint order plus an extra joint: replay must map by name.
+    return T["sensor_msgs/msg/JointState"](
+        header=_header(ns),
+        name=["c", "extra", "a", "b"],
+        position=np.array([positions[2], 9.0, positions[0], positions[1]]),
+        velocity=np.zeros(0),
+        effort=np.zeros(0),
+    )
+
+
+def _chunk(chunk_id: int, ns: int, strategy: str, actions: np.ndarray, refined):
+    msg = random_message(TYPESTORE, "vlash_msgs/msg/ActionChunk", np.random.default_rng(chunk_id))
+    msg.header, msg.chunk_id, msg.strategy = _header(ns), chunk_id, strategy
+    msg.source_step, msg.start_step, msg.delay_steps = 10 * chunk_id, 10 * chunk_id + 2, 2
+    msg.joint_names, msg.horizon, msg.action_dim = JOINTS, H, D
+    msg.actions = actions.astype(np.float32).reshape(-1)
+    msg.confidence = np.zeros(0, dtype=np.float32)
+    msg.refined = np.zeros(0, dtype=bool) if refined is None else np.asarray(refined, dtype=bool)
+    return msg
+
+
+def _rolled(ns: int, step: int, measured: np.ndarray, rolled: np.ndarray):
+    msg = random_message(TYPESTORE, "vlash_msgs/msg/RolledState", np.random.default_rng(step))
+    msg.header, msg.measured_step, msg.target_step = _header(ns), step, step + 2
+    msg.joint_names = JOINTS
+    msg.measured_positions, msg.rolled_positions = measured, rolled
+    return msg
+
+
+@pytest.fixture(scope="module")
+def recorded(checkpoint, tmp_path_factory) -> tuple[Path, list[np.ndarray]]:
+    """A bag as the live node would leave it: chunks 1-4 from a seed-0 policy, 5-6 broken."""
+    live = FlowVLAPolicy(checkpoint, seed=0)
+    rng = np.random.default_rng(1)
+    path = tmp_path_factory.mktemp("run") / "bag"
+    topics = {
+        "/camera/image_raw": "sensor_msgs/msg/Image",
+        "/joint_states": "sensor_msgs/msg/JointState",
+        "/vlash/action_chunk": "vlash_msgs/msg/ActionChunk",
+        "/vlash/rolled_state": "vlash_msgs/msg/RolledState",
+    }
+    produced = []
+    with BagWriter(path, topics, typestore=TYPESTORE) as bag:
+        # chunk 1, 2: vlash (rolled state); 3: sync with a RolledState (measured positions);
+        # 4: sync without one (the synchronized joint state).
+        for chunk_id, strategy in ((1, "vlash"), (2, "vlash"), (3, "sync"), (4, "sync")):
+            ns = T0 + chunk_id * 100_000_000
+            rgb = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+            measured = rng.standard_normal(D)
+            rolled = measured + 0.1 * chunk_id
+            state = rolled if strategy == "vlash" else measured
+            result = live.predict_chunk(
+                {"front": rgb}, INSTRUCTION, state, strategy=strategy, delay_steps=2
+            )
+            produced.append(result.actions)
+            # A distractor frame 30 ms later: replay must use the frame of the chunk's stamp.
+            bag.write_message("/camera/image_raw", ns, _image(ns, rgb))
+            bag.write_message("/joint_states", ns + 1, _joint_state(ns + 2_000_000, measured))
+            later = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+            bag.write_message("/camera/image_raw", ns + 2, _image(ns + 30_000_000, later))
+            chunk = _chunk(chunk_id, ns, strategy, result.actions, result.refined)
+            bag.write_message("/vlash/action_chunk", ns + 3, chunk)
+            if chunk_id < 4:
+                message = _rolled(ns, 10 * chunk_id, measured, rolled)
+                bag.write_message("/vlash/rolled_state", ns + 4, message)
+        # 5: its image was not recorded; 6: a vlash chunk whose RolledState is missing.
+        ns = T0 + 500_000_000
+        noise = rng.standard_normal((H, D))
+        bag.write_message("/vlash/action_chunk", ns, _chunk(5, ns, "vlash", noise, None))
+        ns = T0 + 600_000_000
+        bag.write_message("/camera/image_raw", ns, _image(ns, rgb))
+        bag.write_message("/joint_states", ns, _joint_state(ns, measured))
+        bag.write_message("/vlash/action_chunk", ns + 1, _chunk(6, ns, "vlash", noise, None))
+    return path, produced
+
+
+def _replay(recorded, checkpoint, out: Path, *extra: str) -> dict:
+    return main([str(recorded[0]), "--model", str(checkpoint), "--out", str(out), *extra])
+
+
+def test_same_seed_reproduces_the_recorded_chunks(recorded, checkpoint, tmp_path):
+    report = _replay(recorded, checkpoint, tmp_path / "out", "--seed", "0")
+    _, produced = recorded
+    assert [c["chunk_id"] for c in report["chunks"]] == [1, 2, 3, 4]
+    assert report["summary"]["skipped"] == {
+        "observation not recorded": 1,
+        "no RolledState for a rolled-state chunk": 1,
+    }
+    scale = max(float(np.abs(a).max()) for a in produced)
+    for entry in report["chunks"]:
+        # Recorded actions are float32: only the rounding to float32 may differ.
+        assert max(entry["max_abs_per_joint"]) <= 1e-6 * max(1.0, scale), entry
+    saved = np.load(tmp_path / "out" / "replay_actions.npz")
+    np.testing.assert_allclose(saved["replayed"], np.stack(produced), rtol=0, atol=0)
+    on_disk = json.loads((tmp_path / "out" / "replay.json").read_text())
+    assert on_disk["summary"] == report["summary"]
+    for plot in report["plots"]:
+        assert Path(plot).stat().st_size > 0 and Path(plot).suffix == ".png"
+
+
+def test_another_seed_differs_and_is_deterministic(recorded, checkpoint, tmp_path):
+    first = _replay(recorded, checkpoint, tmp_path / "a", "--seed", "1")
+    second = _replay(recorded, checkpoint, tmp_path / "b", "--seed", "1")
+    assert first["chunks"] == second["chunks"]
+    for entry in first["chunks"]:
+        assert math.isfinite(entry["mse"]) and entry["mse"] > 1e-8
+        assert len(entry["max_abs_per_joint"]) == D
+    summary = first["summary"]
+    mses = [e["mse"] for e in first["chunks"]]
+    assert summary["mean_mse"] == pytest.approx(np.mean(mses))
+    assert (
+        summary["max_abs_per_joint"]
+        == np.max([e["max_abs_per_joint"] for e in first["chunks"]], axis=0).tolist()
+    )
+
+
+def test_mse_and_max_abs_follow_their_definitions(recorded, checkpoint, tmp_path):
+    _replay(recorded, checkpoint, tmp_path / "out", "--seed", "3", "--max-chunks", "2")
+    report = json.loads((tmp_path / "out" / "replay.json").read_text())
+    saved = np.load(tmp_path / "out" / "replay_actions.npz")
+    assert saved["chunk_ids"].tolist() == [1, 2] == [c["chunk_id"] for c in report["chunks"]]
+    for i, entry in enumerate(report["chunks"]):
+        diff = saved["replayed"][i] - saved["recorded"][i]
+        assert entry["mse"] == pytest.approx(float(np.mean(diff**2)), rel=1e-12)
+        assert entry["max_abs_per_joint"] == pytest.approx(np.abs(diff).max(axis=0).tolist())
+
+
+def test_cli_runs_as_a_module(recorded, checkpoint, tmp_path):
+    out = tmp_path / "cli"
+    cmd = [sys.executable, "-m", "vlash_policy.recording.replay", str(recorded[0])]
+    cmd += ["--model", str(checkpoint), "--out", str(out), "--max-chunks", "1"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"plot: {out / 'actions.png'}" in done.stdout
+    assert f"plot: {out / 'errors.png'}" in done.stdout
+    assert json.loads((out / "replay.json").read_text())["summary"]["replayed"] == 1
+
+
+def _plan(chunk_id: int, start: int, rows: int) -> RecordedChunk:
+    actions = np.arange(rows * 2, dtype=np.float64).reshape(rows, 2) + 100 * chunk_id
+    return RecordedChunk(chunk_id, 0, start, start - 2, 2, "rtc", ("x", "y"), actions, False)
+
+
+def test_aligned_previous_takes_the_newest_plan_per_step():
+    c1, c2 = _plan(1, 0, 4), _plan(2, 3, 3)
+    new = _plan(3, 2, 4)
+    # step 2 from c1 (row 2); steps 3, 4, 5 from c2 (rows 0-2), the newer plan from its start.
+    expected = np.stack([c1.actions[2], c2.actions[0], c2.actions[1], c2.actions[2]])
+    np.testing.assert_array_equal(aligned_previous([c1, c2, new], new), expected)
+    # Step 6 is not planned: the previous chunk stops there.
+    np.testing.assert_array_equal(
+        aligned_previous([c1, c2, _plan(3, 4, 4)], _plan(3, 4, 4)), c2.actions[1:]
+    )
+    assert aligned_previous([c1, c2], _plan(3, 7, 4)) is None
+    # Later chunks never count as previous.
+    assert aligned_previous([_plan(4, 0, 4)], _plan(3, 0, 4)) is None
