@@ -20,7 +20,7 @@ from vlash_policy.model.checkpoint import build_default_model, save_checkpoint
 from vlash_policy.policy_interface import FlowVLAPolicy
 from vlash_policy.recording.bag_io import BagWriter, make_typestore
 from vlash_policy.recording.random_messages import random_message
-from vlash_policy.recording.replay import RecordedChunk, aligned_previous, main
+from vlash_policy.recording.replay import RecordedChunk, aligned_previous, parse_args, run
 
 H, D = 5, 3
 JOINTS = ["a", "b", "c"]
@@ -175,7 +175,9 @@ def recorded(checkpoint, tmp_path_factory) -> tuple[Path, list[np.ndarray]]:
 
 
 def _replay(recorded, checkpoint, out: Path, *extra: str) -> dict:
-    return main([str(recorded[0]), "--model", str(checkpoint), "--out", str(out), *extra])
+    return run(
+        parse_args([str(recorded[0]), "--model", str(checkpoint), "--out", str(out), *extra])
+    )
 
 
 def test_same_seed_reproduces_the_recorded_chunks(recorded, checkpoint, tmp_path):

@@ -420,8 +420,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    return run(parse_args(argv))
+def main(argv: Sequence[str] | None = None) -> None:
+    # Returns None: console-script wrappers pass main()'s value to sys.exit.
+    run(parse_args(argv))
 
 
 if __name__ == "__main__":
