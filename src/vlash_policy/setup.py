@@ -21,6 +21,8 @@ setup(
     entry_points={
         "console_scripts": [
             "policy_node = vlash_policy.policy_node:main",
+            "recorder_node = vlash_policy.recording.recorder_node:main",
+            "replay = vlash_policy.recording.replay:main",
         ]
     },
 )
