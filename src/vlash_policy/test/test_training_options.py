@@ -1,0 +1,49 @@
+from pathlib import Path
+
+import pytest
+
+from vlash_policy.training.options import (
+    FinetuneOptions,
+    load_options,
+    parse_overrides,
+    valid_keys,
+)
+
+DEFAULT_YAML = Path(__file__).resolve().parents[1] / "config" / "finetune.yaml"
+
+
+def test_shipped_yaml_equals_the_dataclass_defaults():
+    assert load_options(DEFAULT_YAML) == FinetuneOptions()
+
+
+def test_overrides_win_and_are_type_checked(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("steps: 5\nlr: 0.01\nshared_observation: false\n")
+    opts = load_options(path, parse_overrides(["--steps=7", "--seed", "3", "--unified=false"]))
+    assert (opts.steps, opts.lr, opts.seed) == (7, 0.01, 3)
+    assert opts.shared_observation is False and opts.unified is False
+    with pytest.raises(TypeError, match="option steps must be int"):
+        load_options(overrides={"steps": "many"})
+    with pytest.raises(TypeError, match="option unified must be bool"):
+        load_options(overrides={"unified": 2})
+
+
+def test_unknown_keys_list_the_valid_ones(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("stepz: 5\n")
+    with pytest.raises(ValueError, match="unknown option") as err:
+        load_options(path)
+    assert all(k in str(err.value) for k in valid_keys())
+    with pytest.raises(ValueError, match=r"\['max_ofset'\] in command-line"):
+        load_options(overrides=parse_overrides(["--max-ofset=2"]))
+
+
+def test_value_checks():
+    with pytest.raises(ValueError, match="stage must be one of"):
+        FinetuneOptions(stage="both")
+    with pytest.raises(ValueError, match="needs init_checkpoint"):
+        FinetuneOptions(stage="rater")
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        FinetuneOptions(batch_size=0)
+    with pytest.raises(ValueError, match="expected --key=value"):
+        parse_overrides(["steps=3"])
