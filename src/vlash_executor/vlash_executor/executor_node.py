@@ -9,6 +9,8 @@ the policy can roll the state forward with exact step arithmetic.
 # No `from __future__ import annotations`: rclpy finds the TimerInfo argument of a timer
 # callback by comparing the evaluated annotation with the class.
 
+import time
+
 import numpy as np
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
@@ -27,6 +29,9 @@ from vlash_msgs.msg import ActionChunk, ExecutedActions
 from vlash_policy.action_space import parse_action_space
 from vlash_policy.conversions import chunk_actions_array
 from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
+
+# A policy stuck on one bad chunk logs its rejection once per this period, not every chunk.
+_REPEAT_LOG_PERIOD_S = 2.0
 
 SO101_JOINTS = [
     "shoulder_pan",
@@ -78,6 +83,8 @@ class ExecutorNode(Node):
         self._timing = TickTiming(period_s=self._period)
         self._pending: list[tuple[int, int, int, np.ndarray]] = []
         self._resend_trajectory = False
+        # (reason, monotonic time) of the last rejection logged: see _log_rejection.
+        self._last_rejection: tuple[str, float] | None = None
 
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._feedback_pub = self.create_publisher(ExecutedActions, "vlash/executed_actions", 50)
@@ -175,9 +182,7 @@ class ExecutorNode(Node):
             chunk = self._decode(msg)
             late = self._core.accept(chunk)
         except ValueError as error:
-            self.get_logger().error(
-                f"rejected chunk {msg.chunk_id}: {error}", throttle_duration_sec=2.0
-            )
+            self._log_rejection(msg.chunk_id, str(error))
             return
         self._resend_trajectory = True
         if late:
@@ -186,6 +191,20 @@ class ExecutorNode(Node):
                 f"actions (start_step {chunk.start_step})",
                 throttle_duration_sec=2.0,
             )
+
+    def _log_rejection(self, chunk_id: int, reason: str) -> None:
+        """Log why a chunk was rejected; the same reason again is logged at most every 2 s.
+
+        rclpy's throttle is per call site, so a different reason right after one would be
+        swallowed and the operator would never learn which field the next chunk broke.
+        """
+        now = time.monotonic()
+        if self._last_rejection is not None:
+            last_reason, logged_at = self._last_rejection
+            if reason == last_reason and now - logged_at < _REPEAT_LOG_PERIOD_S:
+                return
+        self._last_rejection = (reason, now)
+        self.get_logger().error(f"rejected chunk {chunk_id}: {reason}")
 
     def _decode(self, msg: ActionChunk) -> IncomingChunk:
         if list(msg.joint_names) != self._joint_names:

@@ -1,0 +1,459 @@
+"""The executor node as a real process over DDS; this test process plays the policy and the arm.
+
+The test publishes ``joint_states`` (the arm) and ``vlash/action_chunk`` (the policy) and reads
+back what the executor commanded and reported (``vlash/executed_actions``). Every assertion is
+step arithmetic on the executor's own reports, so the outcome does not depend on how fast this
+machine is: where arrival time matters (late actions), the arrival step is read from the first
+report naming the chunk, and the strategy's definition (VLASH Sec. 3, Fig. 3;
+:mod:`vlash_policy.strategies`) says what must have happened given that step.
+"""
+
+from __future__ import annotations
+
+import array
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from ros_harness import RosTestGraph
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory
+
+from vlash_executor.executor_node import SO101_JOINTS
+from vlash_msgs.msg import ActionChunk, ExecutedActions
+
+JOINTS = list(SO101_JOINTS)
+# Deep enough that no report or command is ever replaced before this process takes it.
+KEEP_ALL = QoSProfile(depth=100_000, reliability=ReliabilityPolicy.RELIABLE)
+COMMAND_TOPICS = {
+    "forward_position": (Float64MultiArray, "forward_position_controller/commands"),
+    "joint_trajectory": (JointTrajectory, "joint_trajectory_controller/joint_trajectory"),
+    "joint_state": (JointState, "joint_command"),
+}
+# Generous bounds for waits measured in executor ticks (the node starts in 1-3 s here).
+START_TIMEOUT_S = 60.0
+TICK_TIMEOUT_S = 60.0
+
+
+def _stamp_ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One executed action from the executor's reports."""
+
+    step: int
+    chunk_id: int
+    index: int
+    command: np.ndarray
+
+
+class ExecutorRig:
+    """A real executor process plus this process's publishers/subscribers around it."""
+
+    def __init__(
+        self,
+        graph: RosTestGraph,
+        tmp_path: Path,
+        *,
+        measured: list[float] | None = None,
+        **params,
+    ) -> None:
+        self.graph = graph
+        self.params = {"joint_names": JOINTS, "control_rate_hz": 30.0, **params}
+        self.period = 1.0 / self.params["control_rate_hz"]
+        self.interface = self.params.get("command_interface", "forward_position")
+        self.measured = [0.0] * len(JOINTS) if measured is None else measured
+        params_file = tmp_path / "executor.yaml"
+        params_file.write_text(yaml.safe_dump({"executor": {"ros__parameters": self.params}}))
+
+        node = graph.node
+        self.feedback: list[ExecutedActions] = []
+        self.commands: list = []
+        command_type, command_topic = COMMAND_TOPICS[self.interface]
+        node.create_subscription(
+            ExecutedActions, "vlash/executed_actions", self.feedback.append, KEEP_ALL
+        )
+        node.create_subscription(command_type, command_topic, self.commands.append, KEEP_ALL)
+        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        self.chunk_pub = node.create_publisher(ActionChunk, "vlash/action_chunk", reliable)
+        self.joint_pub = node.create_publisher(JointState, "joint_states", reliable)
+        # The arm: its measured position, repeated like a driver would (the executor seeds its
+        # hold position from the first one it gets).
+        node.create_timer(0.1, self._publish_joint_state)
+        self.process = graph.start_node(
+            "vlash_executor",
+            "executor_node",
+            ["--ros-args", "-r", "__node:=executor", "--params-file", str(params_file)],
+            "executor",
+        )
+        graph.spin_until(
+            lambda: (
+                self.feedback
+                and self.chunk_pub.get_subscription_count() > 0
+                and self.joint_pub.get_subscription_count() > 0
+            ),
+            START_TIMEOUT_S,
+            "executor reporting and subscribed to chunks and joint states",
+        )
+        if self.interface == "joint_trajectory":
+            # Trajectories are only sent for chunks; wait for joint states to have been sent
+            # since the executor subscribed (published every 0.1 s, 30 ticks = 1 s at 30 Hz).
+            self.wait_ticks(round(1.0 / self.period))
+        else:
+            graph.spin_until(
+                lambda: self.commands, START_TIMEOUT_S, "first command (hold at measured position)"
+            )
+
+    def _publish_joint_state(self) -> None:
+        msg = JointState(name=JOINTS, position=[float(x) for x in self.measured])
+        msg.header.stamp = self.graph.node.get_clock().now().to_msg()
+        self.joint_pub.publish(msg)
+
+    # --- the policy's side -----------------------------------------------------------------
+    @property
+    def latest_step(self) -> int:
+        return self.feedback[-1].step
+
+    def chunk(
+        self,
+        chunk_id: int,
+        start_step: int,
+        actions: np.ndarray,
+        *,
+        strategy: str | None = None,
+        action_space: int = ActionChunk.ABSOLUTE,
+        quantization: int = 1,
+    ) -> ActionChunk:
+        """A well-formed chunk (tests break one field at a time)."""
+        actions = np.asarray(actions, dtype=np.float32)
+        return ActionChunk(
+            chunk_id=chunk_id,
+            start_step=start_step,
+            source_step=start_step,
+            control_period=self.period,
+            joint_names=JOINTS,
+            action_space=action_space,
+            horizon=actions.shape[0],
+            action_dim=actions.shape[1],
+            quantization=quantization,
+            actions=array.array("f", actions.ravel().tolist()),
+            strategy=self.params.get("strategy", "vlash") if strategy is None else strategy,
+        )
+
+    def send(self, msg: ActionChunk) -> None:
+        self.chunk_pub.publish(msg)
+
+    # --- waiting and reading reports ---------------------------------------------------------
+    def wait_ticks(self, ticks: int) -> None:
+        target = self.latest_step + ticks
+        self.graph.spin_until(
+            lambda: self.latest_step >= target, TICK_TIMEOUT_S, f"executor report of step {target}"
+        )
+
+    def wait_step(self, step: int) -> None:
+        self.graph.spin_until(
+            lambda: self.latest_step >= step, TICK_TIMEOUT_S, f"executor report of step {step}"
+        )
+
+    def arrival_step(self, chunk_id: int) -> int:
+        """Step of the first report naming ``chunk_id``: the first tick after it was accepted."""
+        self.graph.spin_until(
+            lambda: any(m.running_chunk_id == chunk_id for m in self.feedback),
+            TICK_TIMEOUT_S,
+            f"executor accepting chunk {chunk_id}",
+        )
+        return next(m.step for m in self.feedback if m.running_chunk_id == chunk_id)
+
+    def report(self, step: int) -> ExecutedActions:
+        return next(m for m in self.feedback if m.step == step)
+
+    def entries(self, chunk_id: int | None = None) -> list[Entry]:
+        out = []
+        for msg in self.feedback:
+            rows = np.asarray(msg.commanded_positions, dtype=np.float64).reshape(-1, len(JOINTS))
+            for step, cid, index, row in zip(
+                msg.steps, msg.chunk_ids, msg.indices, rows, strict=True
+            ):
+                if chunk_id is None or cid == chunk_id:
+                    out.append(Entry(int(step), int(cid), int(index), row))
+        return out
+
+    def log(self) -> str:
+        return self.process.log_path.read_text(errors="replace")
+
+    def check_report_invariants(self) -> None:
+        """Reports are consecutive ticks; each holds, or carries exactly that tick's action."""
+        steps = [m.step for m in self.feedback]
+        assert steps == list(range(steps[0], steps[0] + len(steps))), (
+            f"executor reports skip or repeat steps: {steps}"
+        )
+        for msg in self.feedback:
+            assert msg.joint_names == JOINTS
+            assert msg.control_period == pytest.approx(self.period, rel=1e-12)
+            if msg.holding:
+                assert list(msg.steps) == [], f"step {msg.step}: holding but reports {msg.steps}"
+            else:
+                assert list(msg.steps) == [msg.step], (
+                    f"step {msg.step}: not holding but reports executed steps {list(msg.steps)}"
+                )
+
+
+@pytest.fixture
+def make_rig(ros_graph, tmp_path):
+    def make(**kwargs) -> ExecutorRig:
+        return ExecutorRig(ros_graph, tmp_path, **kwargs)
+
+    return make
+
+
+def _ramp(horizon: int, start: float, slope: float) -> np.ndarray:
+    """(H, 6) actions moving every joint by ``slope`` per step: action i is recognisable."""
+    return np.repeat((start + slope * np.arange(horizon))[:, None], len(JOINTS), axis=1)
+
+
+# --- malformed chunks ---------------------------------------------------------------------
+LOWER, UPPER, MAX_VELOCITY = -0.5, 0.5, 0.3
+
+
+def _malformed(rig: ExecutorRig) -> list[tuple[ActionChunk, str]]:
+    """Chunks with one broken field each, and the log text that must name field and value."""
+    start = rig.latest_step + 5
+    good = np.zeros((4, len(JOINTS)), dtype=np.float32)
+
+    nan = rig.chunk(1, start, good)
+    nan.actions[7] = math.nan
+    short = rig.chunk(2, start, good)
+    short.actions = short.actions[:-1]
+    swapped = [*JOINTS[:4], JOINTS[5], JOINTS[4]]
+    names = rig.chunk(3, start, good)
+    names.joint_names = swapped
+    space = rig.chunk(4, start, good, action_space=7)
+    quantized = rig.chunk(5, start, good, quantization=0)
+    strategy = rig.chunk(6, start, good, strategy="rtc")
+    return [
+        (nan, "rejected chunk 1: ActionChunk.actions[7] is NaN"),
+        (
+            short,
+            "rejected chunk 2: ActionChunk.actions has 23 values but horizon*action_dim = 4*6 = 24",
+        ),
+        (names, f"rejected chunk 3: ActionChunk.joint_names {swapped} differ"),
+        (space, "rejected chunk 4: action_space code 7 is not valid"),
+        (quantized, "rejected chunk 5: ActionChunk.quantization must be >= 1, got 0"),
+        (strategy, "rejected chunk 6: ActionChunk.strategy 'rtc' differs from the executor's"),
+    ]
+
+
+def test_malformed_chunks_are_rejected_by_name_and_commands_stay_within_limits(make_rig):
+    rig = make_rig(
+        strategy="vlash",
+        policy_timeout_s=0.0,
+        position_lower=[LOWER] * 6,
+        position_upper=[UPPER] * 6,
+        max_joint_velocity=[MAX_VELOCITY] * 6,
+        # Joint 2 starts outside the limits: the hold position is clamped into them.
+        measured=[0.45, -0.45, 0.9, 0.0, 0.0, 0.0],
+    )
+    cases = _malformed(rig)
+    for msg, _ in cases:  # back to back: every distinct reason must still reach the log
+        rig.send(msg)
+    for _, expected in cases:
+        rig.graph.spin_until(
+            lambda e=expected: e in rig.log(), TICK_TIMEOUT_S, f"log line {expected!r}"
+        )
+    last_rejection_step = rig.latest_step
+    rig.wait_ticks(10)  # the executor keeps ticking after the rejections
+
+    for msg in rig.feedback:  # no valid chunk yet: holding, nothing executed, nothing dropped
+        assert msg.holding and msg.running_chunk_id == -1 and msg.dropped_actions == 0, msg
+    assert rig.latest_step >= last_rejection_step + 10
+
+    # A valid chunk whose targets lie far outside the limits: it runs, clamped.
+    target = np.array([2.0, -2.0, 0.3, 0.3, -0.3, 0.0], dtype=np.float32)
+    # 40 steps: joints 3 and 4 need 30 ticks at the velocity limit to reach their targets.
+    rig.send(rig.chunk(7, rig.latest_step + 3, np.tile(target, (40, 1))))
+    arrival = rig.arrival_step(7)
+    rig.wait_step(arrival + 45)
+    rig.check_report_invariants()
+
+    executed = rig.entries(7)
+    assert executed, "the valid chunk after the malformed ones never executed"
+    commands = np.array([m.data for m in rig.commands])
+    assert np.all(np.isfinite(commands))
+    assert commands.min() >= LOWER and commands.max() <= UPPER, (
+        f"command outside [{LOWER}, {UPPER}]: min {commands.min()}, max {commands.max()}"
+    )
+    max_step = MAX_VELOCITY * rig.period
+    jumps = np.abs(np.diff(commands, axis=0)).max(axis=1)
+    assert np.all(jumps <= max_step * (1 + 1e-9)), (
+        f"command changed by {jumps.max()} rad in one tick, limit {max_step}"
+    )
+    # The limits were active, not merely respected: the commands reach the clamped targets.
+    assert commands[-1].tolist() == pytest.approx([UPPER, LOWER, 0.3, 0.3, -0.3, 0.0])
+    assert commands[0][2] == UPPER  # measured 0.9 was clamped before the first hold command
+
+
+# --- chunk switching per strategy -----------------------------------------------------------
+HORIZON = 12
+SYNC_K = 5  # execution horizon: only sync stops after K actions (VLASH Fig. 3a)
+
+
+@pytest.mark.parametrize("strategy", ["sync", "naive_async", "vlash", "rtc"])
+def test_step_bookkeeping_follows_the_strategy(make_rig, strategy):
+    rig = make_rig(
+        strategy=strategy,
+        execution_horizon=SYNC_K,
+        policy_timeout_s=0.0,
+        max_joint_velocity=[100.0] * 6,  # no rate clamping: each command is the action itself
+    )
+    step_exact = strategy in ("vlash", "rtc")
+    executable = SYNC_K if strategy == "sync" else HORIZON
+    chunks = {
+        # Conditioned 3 steps ago (an rtc/naive chunk's start is its observation step): the
+        # executor has passed start+3 before this arrives, so at least 4 actions are late.
+        1: (lambda: rig.latest_step - 3, _ramp(HORIZON, 0.01, 0.01)),
+        # Meant for 15 steps ahead (a vlash chunk's t+Δ).
+        2: (lambda: rig.latest_step + 15, _ramp(HORIZON, 0.3, -0.01)),
+    }
+    for chunk_id, (start_of, actions) in chunks.items():
+        start = start_of()
+        rig.send(rig.chunk(chunk_id, start, actions))
+        arrival = rig.arrival_step(chunk_id)
+        rig.wait_step(max(start, arrival) + HORIZON + 3)
+
+        entries = rig.entries(chunk_id)
+        indices = [e.index for e in entries]
+        dropped = rig.report(arrival).dropped_actions - rig.report(arrival - 1).dropped_actions
+        if step_exact:
+            # Action i runs at start_step + i; those whose step passed before arrival are
+            # dropped and counted (VLASH Sec. 3 execution interval; RTC keeps t-alignment).
+            first = min(executable, max(0, arrival - start))
+            assert indices == list(range(first, executable)), (chunk_id, arrival, start)
+            assert [e.step for e in entries] == [start + i for i in indices]
+            assert dropped == first
+            if chunk_id == 1:
+                assert first >= 4
+            for step in range(arrival, start):  # an early chunk waits, holding, for its step
+                report = rig.report(step)
+                assert report.holding and report.running_chunk_id == chunk_id
+        else:
+            # Switch on arrival: action 0 runs at the arrival step whatever start_step says.
+            assert indices == list(range(executable)), (chunk_id, arrival, start)
+            assert [e.step for e in entries] == [arrival + i for i in indices]
+            assert dropped == 0
+        for entry in entries:
+            assert entry.command.tolist() == actions[entry.index].astype(np.float32).tolist()
+        after = max(start + executable, arrival) if step_exact else arrival + executable
+        report = rig.report(after)
+        assert report.holding and report.steps_left == 0, report  # exhausted: hold
+    rig.check_report_invariants()
+
+
+# --- silent policy ------------------------------------------------------------------------
+def test_silent_policy_holds_the_last_command_every_tick(make_rig):
+    timeout_s = 0.5
+    rig = make_rig(
+        strategy="naive_async",
+        policy_timeout_s=timeout_s,
+        command_interface="joint_state",
+        max_joint_velocity=[100.0] * 6,
+    )
+    timeout_steps = round(timeout_s / rig.period)
+
+    # A short chunk is exhausted before the timeout; a long one is cut by the timeout.
+    for chunk_id, horizon, ran in ((1, 6, 6), (2, 60, timeout_steps)):
+        actions = _ramp(horizon, 0.02 * chunk_id, 0.01)
+        rig.send(rig.chunk(chunk_id, rig.latest_step, actions))
+        arrival = rig.arrival_step(chunk_id)
+        rig.wait_step(arrival + ran + 15)
+        entries = rig.entries(chunk_id)
+        assert [e.index for e in entries] == list(range(ran))
+        assert [e.step for e in entries] == list(range(arrival, arrival + ran))
+        last = actions[ran - 1].astype(np.float32).astype(np.float64)
+        commands = {_stamp_ns(c.header.stamp): c for c in rig.commands}
+        for step in range(arrival + ran, rig.latest_step + 1):
+            report = rig.report(step)
+            assert report.holding and report.running_chunk_id == chunk_id, report
+            # Exhausted: nothing left. Timed out: the remainder stays, but is not executed.
+            left = 0 if ran == horizon else arrival + horizon - (step + 1)
+            assert report.steps_left == left, report
+            command = commands.get(_stamp_ns(report.header.stamp))
+            if command is not None:  # its command may still be in flight for the newest ticks
+                assert list(command.position) == last.tolist(), f"hold at step {step}"
+
+    # The joint_state interface sends one JointState per tick: the stamps pair up one to one.
+    rig.check_report_invariants()
+    last_report = rig.feedback[-1]
+    rig.graph.spin_until(
+        lambda: any(c.header.stamp == last_report.header.stamp for c in rig.commands),
+        TICK_TIMEOUT_S,
+        f"JointState command of step {last_report.step}",
+    )
+    command_stamps = [_stamp_ns(c.header.stamp) for c in rig.commands]
+    first = command_stamps[0]
+    report_stamps = [
+        _stamp_ns(m.header.stamp)
+        for m in rig.feedback
+        if first <= _stamp_ns(m.header.stamp) <= _stamp_ns(last_report.header.stamp)
+    ]
+    assert command_stamps[: len(report_stamps)] == report_stamps
+    assert all(list(c.name) == JOINTS for c in rig.commands)
+
+
+# --- control rates ------------------------------------------------------------------------
+@pytest.mark.parametrize("rate_hz", [50.0, 100.0])
+def test_fast_control_rates_report_every_step_and_its_lateness(make_rig, rate_hz):
+    rig = make_rig(strategy="vlash", control_rate_hz=rate_hz, policy_timeout_s=0.0)
+    horizon = 40
+    start = rig.latest_step + 10
+    rig.send(rig.chunk(1, start, _ramp(horizon, 0.0, 0.001)))
+    arrival = rig.arrival_step(1)
+    rig.wait_step(max(start, arrival) + horizon + 5)
+
+    rig.check_report_invariants()  # consecutive steps, control_period == 1 / rate
+    lateness = np.array([m.tick_lateness for m in rig.feedback])
+    assert np.all(np.isfinite(lateness)) and np.all(lateness >= 0.0), lateness
+    first = max(0, arrival - start)
+    entries = rig.entries(1)
+    assert [e.step for e in entries] == list(range(start + first, start + horizon))
+    assert [e.index for e in entries] == list(range(first, horizon))
+    assert rig.feedback[-1].dropped_actions == first
+
+
+# --- joint trajectory interface -----------------------------------------------------------
+def test_joint_trajectory_is_sent_once_per_chunk_with_increasing_times(make_rig):
+    rig = make_rig(
+        strategy="naive_async",
+        command_interface="joint_trajectory",
+        policy_timeout_s=0.0,
+        max_joint_velocity=[100.0] * 6,
+    )
+    first = _ramp(30, 0.0, 0.01)
+    second = _ramp(6, 0.5, -0.02)
+    rig.send(rig.chunk(1, rig.latest_step, first))
+    arrival_1 = rig.arrival_step(1)
+    rig.wait_step(arrival_1 + 3)  # the first chunk is running
+    rig.send(rig.chunk(2, rig.latest_step, second))
+    arrival_2 = rig.arrival_step(2)
+    rig.wait_step(arrival_2 + len(second) + 10)
+    rig.check_report_invariants()
+
+    assert len(rig.commands) == 2, f"expected one trajectory per chunk, got {len(rig.commands)}"
+    for trajectory, actions, arrival in zip(
+        rig.commands, (first, second), (arrival_1, arrival_2), strict=True
+    ):
+        # Sent in the tick the chunk started (naive_async: its arrival), covering all of it.
+        assert trajectory.header.stamp == rig.report(arrival).header.stamp
+        assert list(trajectory.joint_names) == JOINTS
+        positions = np.array([p.positions for p in trajectory.points])
+        assert positions.tolist() == actions.astype(np.float32).astype(np.float64).tolist()
+        times = [_stamp_ns(p.time_from_start) for p in trajectory.points]
+        assert all(b > a for a, b in itertools.pairwise(times)), times
+        assert times == [round((i + 1) * rig.period * 1e9) for i in range(len(times))]
