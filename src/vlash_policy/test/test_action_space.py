@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from vlash_policy.action_space import ActionSpace, parse_action_space
 
 

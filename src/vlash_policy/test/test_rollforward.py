@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+
 from vlash_policy.action_space import ActionSpace
 from vlash_policy.rollforward import (
     ExecutedAction,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from vlash_policy.strategies import STRATEGY_NAMES, SwitchingStrategy, get_strategy
 
 
