@@ -31,6 +31,7 @@ import torch.nn.functional as F  # noqa: N812 - the conventional torch alias
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from vlash_policy.model.expert import apply_rope
 from vlash_policy.packing import Backend, PackedLayout, attention, unpack_branches
 
 PAPER_SPEEDUP = 3.26  # VLASH Sec. 5.3, Table 3: per-step speed-up of shared observation
@@ -43,13 +44,6 @@ def rope_tables(position_ids: Tensor, head_dim: int) -> tuple[Tensor, Tensor]:
     angles = position_ids.to(torch.float32)[:, None] * inv_freq[None, :]
     angles = torch.cat([angles, angles], dim=-1)
     return angles.cos(), angles.sin()
-
-
-def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate (..., T, head_dim) features by their positions (rotate-half convention)."""
-    half = x.shape[-1] // 2
-    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return x * cos + rotated * sin
 
 
 class Block(nn.Module):
@@ -72,7 +66,7 @@ class Block(nn.Module):
         batch, length, width = x.shape
         qkv = self.qkv(self.norm1(x)).view(batch, length, 3, self.heads, width // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q, k = apply_rope(q, cos[None], sin[None]), apply_rope(k, cos[None], sin[None])
         out = attention(q, k, v, layout, backend=backend)
         x = x + self.proj(out.transpose(1, 2).reshape(batch, length, width))
         return x + self.mlp(self.norm2(x))
