@@ -3,7 +3,10 @@
     ros2 launch launch/vlash.launch.py profile:=sim strategy:=vlash model:=/path/to/ckpt \
         image_topic:=/camera/color/image_raw namespace:=arm1 record:=true
 
-Machines without ``ros2 launch`` start the same graph with scripts/vlash_launch.py.
+Every argument is declared in graph.yaml (``ros2 launch launch/vlash.launch.py --show-args``).
+``record:=true`` adds ``ros2 bag record -s mcap`` of the graph's record_topics into
+results/bags/<timestamp>. Machines without ``ros2 launch`` start the same graph with
+scripts/vlash_launch.py.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import time
 from pathlib import Path
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vlash_graph import ROOT, argument_defaults, load_graph, resolve_graph
@@ -23,13 +27,14 @@ from vlash_graph import ROOT, argument_defaults, load_graph, resolve_graph
 GRAPH = load_graph()
 
 
-def _nodes(context, *_args, **_kwargs):
-    config = {name: LaunchConfiguration(name).perform(context) for name in GRAPH["arguments"]}
+def _typed(value):
+    # launch_ros parses plain strings as YAML; a string parameter must stay a string.
+    return ParameterValue(value, value_type=str) if isinstance(value, str) else value
+
+
+def _actions(context, *_args, **_kwargs):
     graph = resolve_graph(
-        LaunchConfiguration("profile").perform(context),
-        config,
-        namespace=LaunchConfiguration("namespace").perform(context),
-        graph=GRAPH,
+        {name: LaunchConfiguration(name).perform(context) for name in GRAPH["arguments"]}, GRAPH
     )
     actions = [
         Node(
@@ -37,34 +42,29 @@ def _nodes(context, *_args, **_kwargs):
             executable=spec.executable,
             name=spec.name,
             namespace=spec.namespace or None,
-            parameters=[*map(str, spec.params_files), spec.parameters],
+            parameters=[
+                *map(str, spec.params_files),
+                {key: _typed(value) for key, value in spec.parameters.items()},
+            ],
             remappings=list(spec.remappings),
             output="screen",
         )
         for spec in graph.nodes
     ]
-    if LaunchConfiguration("record").perform(context).lower() in ("true", "1"):
-        bag = ROOT / "results" / "bags" / time.strftime("vlash_%Y%m%d_%H%M%S")
+    if graph.record:
+        bag = ROOT / "results" / "bags" / time.strftime("%Y%m%d_%H%M%S")
         cmd = ["ros2", "bag", "record", "-s", "mcap", "-o", str(bag), *graph.record_topics]
-        actions.append(ExecuteProcess(cmd=cmd, output="screen"))
+        actions += [
+            LogInfo(msg=f"recording {len(graph.record_topics)} topics into {bag}"),
+            ExecuteProcess(cmd=cmd, output="screen"),
+        ]
     return actions
 
 
 def generate_launch_description() -> LaunchDescription:
     defaults = argument_defaults(GRAPH)
     arguments = [
-        DeclareLaunchArgument(
-            "profile", default_value="sim", description=f"Robot profile: {list(GRAPH['profiles'])}"
-        ),
-        DeclareLaunchArgument("namespace", default_value="", description="Namespace of all nodes."),
-        DeclareLaunchArgument(
-            "record", default_value="false", description="Record the graph's topics to MCAP."
-        ),
-        *(
-            DeclareLaunchArgument(
-                name, default_value=defaults[name], description=arg["description"]
-            )
-            for name, arg in GRAPH["arguments"].items()
-        ),
+        DeclareLaunchArgument(name, default_value=defaults[name], description=arg["description"])
+        for name, arg in GRAPH["arguments"].items()
     ]
-    return LaunchDescription([*arguments, OpaqueFunction(function=_nodes)])
+    return LaunchDescription([*arguments, OpaqueFunction(function=_actions)])

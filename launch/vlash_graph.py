@@ -17,17 +17,25 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 GRAPH_FILE = ROOT / "launch" / "graph.yaml"
 
+# Arguments the launchers consume themselves instead of passing them to nodes.
+LAUNCHER_ARGUMENTS = ("profile", "namespace", "record")
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+_CONVERTERS = {"str": str, "float": float, "int": int}
+
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """One node to start: ``package``/``executable`` named ``name`` in ``namespace``."""
+    """One node to start: ``package``/``executable`` named ``name`` in ``namespace``.
+
+    ``parameters`` override the parameter files, typed as the node declares them.
+    """
 
     package: str
     executable: str
     name: str
     namespace: str
     params_files: tuple[Path, ...]
-    parameters: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
     remappings: tuple[tuple[str, str], ...] = ()
 
     def ros_args(self) -> list[str]:
@@ -38,7 +46,7 @@ class NodeSpec:
         for path in self.params_files:
             args += ["--params-file", str(path)]
         for key, value in self.parameters.items():
-            args += ["-p", f"{key}:={value}"]
+            args += ["-p", f"{key}:={yaml_value(value)}"]
         for old, new in self.remappings:
             args += ["-r", f"{old}:={new}"]
         return args
@@ -46,8 +54,31 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class ResolvedGraph:
+    """A profile's nodes with the launch arguments applied.
+
+    ``record_topics`` maps fully qualified topic names (namespace and remaps applied) to their
+    ``package/msg/Type``; ``recorder_node`` is the project's recorder, which records them.
+    """
+
+    profile: str
+    namespace: str
+    record: bool
     nodes: tuple[NodeSpec, ...]
-    record_topics: tuple[str, ...]
+    record_topics: dict[str, str]
+    recorder_node: NodeSpec
+
+    def recorder(self, output_dir: Path) -> NodeSpec:
+        """The recorder node writing ``record_topics`` into the new bag ``output_dir``."""
+        topics = [f"{topic}:{msgtype}" for topic, msgtype in self.record_topics.items()]
+        parameters = {"output_dir": str(output_dir), "topics": topics}
+        return NodeSpec(
+            package=self.recorder_node.package,
+            executable=self.recorder_node.executable,
+            name=self.recorder_node.name,
+            namespace=self.namespace,
+            params_files=(),
+            parameters=parameters,
+        )
 
 
 def load_graph(path: Path = GRAPH_FILE) -> dict[str, Any]:
@@ -56,49 +87,99 @@ def load_graph(path: Path = GRAPH_FILE) -> dict[str, Any]:
 
 
 def argument_defaults(graph: Mapping[str, Any]) -> dict[str, str]:
+    """Every launch argument's default as the string a launcher declares it with."""
     return {name: str(arg["default"]) for name, arg in graph["arguments"].items()}
 
 
-def resolve_graph(
-    profile: str,
-    arguments: Mapping[str, str] | None = None,
-    namespace: str = "",
-    graph: Mapping[str, Any] | None = None,
-) -> ResolvedGraph:
-    """Nodes of ``profile`` with ``arguments`` (graph.yaml's ``arguments``) applied.
+def yaml_value(value: Any) -> str:
+    """``value`` as YAML text that parses back to it (``-p name:=value`` is parsed as YAML).
 
-    Raises ``ValueError`` for an unknown profile or argument, or a missing parameter file.
+    Quotes what would otherwise change type, e.g. a model path ``123`` stays a string.
+    """
+    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30).strip()
+    return text.removesuffix("...").strip()
+
+
+def parse_argument(name: str, spec: Mapping[str, Any], value: Any) -> Any:
+    """Launch argument ``name``'s ``value`` as its declared ``type``; None when empty (unset)."""
+    kind = spec.get("type", "str")
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() not in _BOOLEANS:
+            raise ValueError(f"argument {name!r} must be true or false, got {value!r}")
+        return _BOOLEANS[str(value).lower()]
+    if kind not in _CONVERTERS:
+        raise ValueError(f"argument {name!r} has unknown type {kind!r} in graph.yaml")
+    text = str(value).strip()
+    if text == "":
+        return None
+    try:
+        return _CONVERTERS[kind](text)
+    except ValueError:
+        raise ValueError(f"argument {name!r} must be a {kind}, got {value!r}") from None
+
+
+def resolve_graph(
+    arguments: Mapping[str, Any] | None = None, graph: Mapping[str, Any] | None = None
+) -> ResolvedGraph:
+    """The nodes of the profile named by ``arguments`` with all ``arguments`` applied.
+
+    ``arguments`` are graph.yaml's ``arguments`` by name (strings as given on a command line, or
+    typed values); missing ones take their defaults. Raises ``ValueError`` naming the culprit
+    for an unknown profile or argument, a value of the wrong type, a missing required argument,
+    an argument aimed at a node no profile runs, or a missing parameter file.
     """
     graph = load_graph() if graph is None else graph
+    declared = graph["arguments"]
+    raw: dict[str, Any] = argument_defaults(graph)
+    for name, value in (arguments or {}).items():
+        if name not in declared:
+            raise ValueError(
+                f"argument {name!r} is not declared in graph.yaml; declared: {list(declared)}"
+            )
+        raw[name] = value
+    values = {name: parse_argument(name, declared[name], value) for name, value in raw.items()}
+
     profiles = graph["profiles"]
+    profile = values["profile"]
     if profile not in profiles:
         raise ValueError(
             f"profile {profile!r} is not in graph.yaml; choose one of {list(profiles)}"
         )
-    values = argument_defaults(graph)
-    for name, value in (arguments or {}).items():
-        if name not in values:
-            raise ValueError(f"argument {name!r} is not declared in graph.yaml: {list(values)}")
-        values[name] = str(value)
+    namespace = (values["namespace"] or "").strip("/")
+    _check_argument_targets(graph)
 
-    namespace = namespace.strip("/")
+    node_names = {node["name"] for node in profiles[profile]["nodes"]}
+    renamed: dict[str, str] = {}  # topic -> new name, for the record topics
+    for name, arg in declared.items():
+        targets = {t["node"] for t in arg.get("parameters", []) + arg.get("remaps", [])}
+        if arg.get("required") and values[name] is None and targets & node_names:
+            raise ValueError(
+                f"argument {name!r} is required by profile {profile!r} "
+                f"({arg['description']}); it sets {_describe_targets(arg)}"
+            )
+        for target in arg.get("remaps", []):
+            if values[name] is not None and target["node"] in node_names:
+                renamed[target["from"]] = values[name]
+
     nodes = []
     for node in profiles[profile]["nodes"]:
         params_files = tuple(ROOT / p for p in node.get("params", []))
         for path in params_files:
             if not path.is_file():
                 raise ValueError(f"node {node['name']!r}: parameter file {path} does not exist")
-        parameters: dict[str, str] = {}
+        parameters: dict[str, Any] = {}
         remappings: list[tuple[str, str]] = []
-        for arg_name, arg in graph["arguments"].items():
-            if values[arg_name] == "":
-                continue  # empty = keep what the parameter file or the node says
+        for name, arg in declared.items():
+            if name in LAUNCHER_ARGUMENTS or values[name] is None:
+                continue  # unset: the parameter files and the node's defaults stay in force
             for target in arg.get("parameters", []):
                 if target["node"] == node["name"]:
-                    parameters[target["name"]] = values[arg_name]
+                    parameters[target["name"]] = values[name]
             for target in arg.get("remaps", []):
                 if target["node"] == node["name"]:
-                    remappings.append((target["from"], values[arg_name]))
+                    remappings.append((target["from"], values[name]))
         nodes.append(
             NodeSpec(
                 package=node["package"],
@@ -110,9 +191,50 @@ def resolve_graph(
                 remappings=tuple(remappings),
             )
         )
-    prefix = f"/{namespace}/" if namespace else "/"
-    topics = tuple(prefix + t.lstrip("/") for t in graph.get("record_topics", []))
-    return ResolvedGraph(tuple(nodes), topics)
+
+    record_topics = {
+        _qualify(renamed.get(topic, topic), namespace): msgtype
+        for topic, msgtype in graph["record_topics"].items()
+    }
+    recorder = graph["recorder"]
+    return ResolvedGraph(
+        profile=profile,
+        namespace=namespace,
+        record=values["record"],
+        nodes=tuple(nodes),
+        record_topics=record_topics,
+        recorder_node=NodeSpec(
+            package=recorder["package"],
+            executable=recorder["executable"],
+            name=recorder["name"],
+            namespace=namespace,
+            params_files=(),
+        ),
+    )
+
+
+def _check_argument_targets(graph: Mapping[str, Any]) -> None:
+    """Every node an argument targets runs in some profile (catches a misspelt node name)."""
+    known = {node["name"] for p in graph["profiles"].values() for node in p["nodes"]}
+    for name, arg in graph["arguments"].items():
+        for target in arg.get("parameters", []) + arg.get("remaps", []):
+            if target["node"] not in known:
+                raise ValueError(
+                    f"argument {name!r} targets node {target['node']!r}, which no profile "
+                    f"runs; nodes: {sorted(known)}"
+                )
+
+
+def _describe_targets(arg: Mapping[str, Any]) -> str:
+    parts = [f"{t['node']}.{t['name']}" for t in arg.get("parameters", [])]
+    parts += [f"{t['node']} remap of {t['from']}" for t in arg.get("remaps", [])]
+    return ", ".join(parts)
+
+
+def _qualify(topic: str, namespace: str) -> str:
+    if topic.startswith("/"):
+        return topic
+    return f"/{namespace}/{topic}" if namespace else f"/{topic}"
 
 
 def find_executable(package: str, executable: str) -> Path | None:
