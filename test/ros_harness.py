@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -82,6 +83,7 @@ class RosTestGraph:
         self._node: Any = None
         self._context: Any = None
         self._executor: Any = None
+        self._interrupted: list[ManagedProcess] = []
 
     @property
     def domain_id(self) -> int:
@@ -127,13 +129,31 @@ class RosTestGraph:
         while not done():
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{what} within {timeout_s} s\n{self.logs()}")
-            exited = self.processes.first_exited()
+            exited = next(
+                (
+                    p
+                    for p in self.processes.processes
+                    if p.popen.poll() is not None and p not in self._interrupted
+                ),
+                None,
+            )
             if exited is not None:
                 raise RuntimeError(
                     f"{exited.name} exited with {exited.popen.returncode} while waiting for "
                     f"{what}\n{self.logs()}"
                 )
             self._executor.spin_once(timeout_sec=0.05)
+
+    def interrupt(self, process: ManagedProcess, timeout_s: float = 30.0) -> int:
+        """SIGINT ``process`` (a node shuts down cleanly), wait for it, return its exit code.
+
+        Later :meth:`spin_until` calls do not count its exit as a failure, so a test can stop
+        publishers one by one and keep observing the rest of the graph.
+        """
+        self._interrupted.append(process)
+        if process.popen.poll() is None:
+            os.killpg(process.popen.pid, signal.SIGINT)
+        return process.popen.wait(timeout=timeout_s)
 
     def wait_for_topic(self, topic: str, timeout_s: float = 20.0) -> None:
         """Wait until some process publishes ``topic`` (DDS discovery took 1-3 s here)."""

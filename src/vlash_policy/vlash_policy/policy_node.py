@@ -283,8 +283,12 @@ class PolicyNode(Node):
         msg.inference_time.sfm = timing.sfm_s
         msg.inference_time.rater = timing.rater_s
         msg.inference_time.afm = timing.afm_s
+        # Plan roll-forwards with the float32 actions the executor receives, not the model's
+        # wider ones: the rolled state is then exactly what the executor will command.
         self._planner.on_published(
-            chunk_id=chunk_id, start_step=request.start_step, actions=result.actions
+            chunk_id=chunk_id,
+            start_step=request.start_step,
+            actions=np.asarray(result.actions, dtype=np.float32),
         )
         self._chunk_pub.publish(msg)
         self._publish_rolled(request, msg.header.stamp)
