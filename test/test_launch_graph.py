@@ -1,80 +1,171 @@
-"""launch/graph.yaml resolves as both launchers use it, and matches the nodes that exist."""
+"""launch/graph.yaml resolves as both launchers use it, matches the nodes that exist, and the
+project launcher (scripts/vlash_launch.py) starts and stops the graph cleanly."""
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
+import os
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from rcl_interfaces.srv import ListParameters
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
+from rosbags.highlevel import AnyReader
 from vlash_graph import (
+    LAUNCHER_ARGUMENTS,
+    ROOT,
     NodeSpec,
     find_executable,
     load_graph,
     node_parameter_keys,
+    parse_argument,
     resolve_graph,
+    yaml_value,
 )
 
+from vlash_msgs.msg import ActionChunk, ExecutedActions
+from vlash_policy.recording.bag_io import metadata_topic_counts
+
+pytest_plugins = ("checkpoints",)
+
 GRAPH = load_graph()
+PROFILES = list(GRAPH["profiles"])
 PUBLISHER = Path(__file__).parent / "scripts" / "publish_samples.py"
+LAUNCHER = ROOT / "scripts" / "vlash_launch.py"
+MODEL = "/ckpt/so101"
+# One value per argument type, each different from graph.yaml's defaults.
+SAMPLES = {"str": "/sample/value", "float": "12.5", "int": "3", "bool": "true"}
+# Bounded waits for real processes (the policy imports torch and loads its checkpoint first).
+START_TIMEOUT_S = 180.0
+KEEP_ALL = QoSProfile(depth=100_000, reliability=ReliabilityPolicy.RELIABLE)
 
 
-def _all_nodes() -> list[NodeSpec]:
-    """Every distinct node of every profile, with default arguments."""
-    nodes: dict[tuple[str, str, str], NodeSpec] = {}
-    for profile in GRAPH["profiles"]:
-        for spec in resolve_graph(profile, graph=GRAPH).nodes:
-            nodes.setdefault((spec.package, spec.executable, spec.name), spec)
-    return list(nodes.values())
+def _resolve(profile: str, **arguments: str):
+    return resolve_graph({"profile": profile, "model": MODEL, **arguments}, GRAPH)
 
 
-@pytest.mark.parametrize("profile", list(GRAPH["profiles"]))
-def test_each_node_has_a_section_in_each_of_its_parameter_files(profile):
-    for spec in resolve_graph(profile, graph=GRAPH).nodes:
-        assert spec.params_files, f"{spec.name} has no parameter file"
+# --- graph.yaml and config/ ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_each_parameter_file_has_a_section_for_its_node(profile):
+    for spec in _resolve(profile).nodes:
         for path in spec.params_files:
             sections = yaml.safe_load(path.read_text())
             assert spec.name in sections, f"{path} has no section for node {spec.name!r}"
-            node_parameter_keys(path, spec.name)  # raises on a section without ros__parameters
+            assert node_parameter_keys(path, spec.name), f"{path} sets nothing for {spec.name}"
 
 
-def test_arguments_set_parameters_remaps_and_namespace():
+def test_every_config_file_is_used_by_a_profile():
+    used = {path for p in PROFILES for spec in _resolve(p).nodes for path in spec.params_files}
+    assert set((ROOT / "config").rglob("*.yaml")) == used
+
+
+def test_profile_files_do_not_repeat_a_value_another_profile_sets():
+    """One source of truth: a value two profiles share belongs in a shared file."""
+    seen: dict[tuple[str, str, str], Path] = {}
+    for path in sorted((ROOT / "config" / "profiles").rglob("*.yaml")):
+        for node, body in yaml.safe_load(path.read_text()).items():
+            for key, value in body["ros__parameters"].items():
+                entry = (node, key, yaml_value(value))
+                assert entry not in seen, f"{path} and {seen[entry]} both set {node}.{key}"
+                seen[entry] = path
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("argument", list(GRAPH["arguments"]))
+def test_each_argument_resolves_for_each_profile(profile, argument):
+    spec = GRAPH["arguments"][argument]
+    raw = profile if argument == "profile" else SAMPLES[spec.get("type", "str")]
+    value = parse_argument(argument, spec, raw)
+    graph = resolve_graph({"profile": profile, "model": MODEL, argument: raw}, GRAPH)
+    nodes = {node.name: node for node in graph.nodes}
+    assert set(nodes) == {node["name"] for node in GRAPH["profiles"][profile]["nodes"]}
+    if argument == "profile":
+        assert graph.profile == profile
+    elif argument == "namespace":
+        assert all(node.namespace == "sample/value" for node in graph.nodes)
+        assert all(topic.startswith("/sample/value/") for topic in graph.record_topics)
+    elif argument == "record":
+        assert graph.record is True
+    assert argument in LAUNCHER_ARGUMENTS or spec.get("parameters") or spec.get("remaps")
+    for target in spec.get("parameters", []):
+        if target["node"] in nodes:
+            assert nodes[target["node"]].parameters[target["name"]] == value
+    for target in spec.get("remaps", []):
+        if target["node"] in nodes:
+            assert (target["from"], value) in nodes[target["node"]].remappings
+            assert value in graph.record_topics  # recorded under its new name
+
+
+def test_arguments_set_typed_parameters_remaps_and_namespace():
     graph = resolve_graph(
-        "sim",
-        {"strategy": "sync", "model": "/ckpt/so101", "image_topic": "/cam/image"},
-        namespace="/arm1/",
-        graph=GRAPH,
+        {
+            "profile": "sim",
+            "strategy": "sync",
+            "model": "123",
+            "image_topic": "/cam/image",
+            "control_rate_hz": "50",
+            "namespace": "/arm1/",
+        },
+        GRAPH,
     )
     nodes = {spec.name: spec for spec in graph.nodes}
-    assert set(nodes) == {"sim_arm", "executor", "policy"}
-    assert nodes["executor"].parameters == {"strategy": "sync"}
-    assert nodes["policy"].parameters == {"strategy": "sync", "model_path": "/ckpt/so101"}
-    assert nodes["policy"].remappings == (("camera/image_raw", "/cam/image"),)
-    assert nodes["sim_arm"].parameters == {} and nodes["sim_arm"].remappings == ()
+    assert nodes["executor"].parameters == {"strategy": "sync", "control_rate_hz": 50.0}
+    assert nodes["sim_arm"].parameters == {"sim_rate_hz": 50.0}
+    assert nodes["policy"].parameters == {"strategy": "sync", "model_path": "123"}
     assert all(spec.namespace == "arm1" for spec in graph.nodes)
-    assert "/arm1/vlash/action_chunk" in graph.record_topics
+    assert graph.record_topics["/cam/image"] == "sensor_msgs/msg/Image"
+    assert graph.record_topics["/arm1/vlash/action_chunk"] == "vlash_msgs/msg/ActionChunk"
+    assert graph.record is False
+    # A model path of digits stays a string and the rate a double, as the nodes declare them.
     assert nodes["policy"].ros_args() == [
         "--ros-args", "-r", "__node:=policy", "-r", "__ns:=/arm1",
-        "--params-file", str(nodes["policy"].params_files[0]),
-        "-p", "strategy:=sync", "-p", "model_path:=/ckpt/so101",
+        "-p", "strategy:=sync", "-p", "model_path:='123'",
         "-r", "camera/image_raw:=/cam/image",
     ]  # fmt: skip
+    assert "control_rate_hz:=50.0" in nodes["executor"].ros_args()
+    recorder = graph.recorder(Path("/bags/run1"))
+    assert (recorder.name, recorder.namespace) == ("recorder", "arm1")
+    assert recorder.parameters["topics"][1] == "/cam/image:sensor_msgs/msg/Image"
 
 
 def test_empty_arguments_leave_the_parameter_files_in_force():
-    nodes = {spec.name: spec for spec in resolve_graph("so101", graph=GRAPH).nodes}
+    nodes = {spec.name: spec for spec in _resolve("so101").nodes}
     assert set(nodes) == {"executor", "policy"}
-    assert nodes["policy"].parameters == {"strategy": "vlash"}  # model "" is not passed
+    assert nodes["executor"].parameters == {"strategy": "vlash"}  # no control_rate_hz
     assert nodes["policy"].remappings == ()
 
 
-def test_unknown_profile_and_argument_are_rejected_by_name():
-    with pytest.raises(ValueError, match=r"profile .mars. is not in graph\.yaml"):
-        resolve_graph("mars", graph=GRAPH)
-    with pytest.raises(ValueError, match="argument 'speed' is not declared"):
-        resolve_graph("sim", {"speed": "2"}, graph=GRAPH)
+def test_bad_profile_argument_value_and_missing_model_are_rejected_by_name():
+    with pytest.raises(ValueError, match=r"profile 'mars' is not in graph\.yaml.*'sim'"):
+        _resolve("mars")
+    with pytest.raises(ValueError, match=r"argument 'speed' is not declared in graph\.yaml"):
+        _resolve("sim", speed="2")
+    with pytest.raises(ValueError, match=r"argument 'control_rate_hz' must be a float, got 'fast'"):
+        _resolve("sim", control_rate_hz="fast")
+    with pytest.raises(ValueError, match=r"argument 'record' must be true or false, got 'maybe'"):
+        _resolve("sim", record="maybe")
+    with pytest.raises(ValueError, match=r"argument 'model' is required by profile 'so101'"):
+        resolve_graph({"profile": "so101"}, GRAPH)
+
+
+def test_an_argument_aimed_at_a_node_no_profile_runs_is_rejected():
+    graph = {**GRAPH, "arguments": {**GRAPH["arguments"]}}
+    graph["arguments"]["gain"] = {
+        "default": "1", "description": "-", "parameters": [{"node": "exectuor", "name": "gain"}]
+    }  # fmt: skip
+    with pytest.raises(ValueError, match=r"argument 'gain' targets node 'exectuor'"):
+        resolve_graph({"model": MODEL}, graph)
+
+
+# --- the nodes the graph names ---------------------------------------------------------------
 
 
 def test_ros_args_rename_namespace_and_remap_a_real_node(ros_graph):
@@ -93,41 +184,155 @@ def test_ros_args_rename_namespace_and_remap_a_real_node(ros_graph):
     )
 
 
-def _declared_by_running_node(spec: NodeSpec, ros_graph) -> set[str]:
-    """Parameter names the node, started with its config, lists via list_parameters."""
-    ros_graph.start_node(spec.package, spec.executable, spec.ros_args(), name=spec.name)
-    client = ros_graph.node.create_client(ListParameters, f"/{spec.name}/list_parameters")
-    ros_graph.spin_until(client.service_is_ready, 120.0, f"{spec.name}'s list_parameters service")
+def _configured_nodes() -> dict[str, tuple[str, str, set[str]]]:
+    """Node name -> (package, executable, every key any profile's files or arguments set)."""
+    nodes: dict[str, tuple[str, str, set[str]]] = {}
+    for profile in PROFILES:
+        arguments = {
+            name: SAMPLES[arg.get("type", "str")]
+            for name, arg in GRAPH["arguments"].items()
+            if name not in LAUNCHER_ARGUMENTS
+        }
+        graph = _resolve(profile, **arguments)
+        for spec in [*graph.nodes, graph.recorder(Path("/bag"))]:
+            _, _, keys = nodes.setdefault(spec.name, (spec.package, spec.executable, set()))
+            keys |= set(spec.parameters)
+            for path in spec.params_files:
+                keys |= node_parameter_keys(path, spec.name)
+    return nodes
+
+
+CONFIGURED = _configured_nodes()
+
+
+@pytest.mark.parametrize("name", list(CONFIGURED))
+def test_node_is_installed_and_declares_every_configured_parameter(
+    name, ros_graph, tiny_checkpoint, tmp_path
+):
+    """Every executable graph.yaml names is an installed entry point, and the running node
+    (the policy with a tiny checkpoint, the recorder with a fresh bag directory) lists every
+    parameter that any profile's files or launch arguments set, via list_parameters."""
+    package, executable, configured = CONFIGURED[name]
+    scripts = importlib.metadata.distribution(package).entry_points.select(group="console_scripts")
+    assert executable in scripts.names, f"{package} has no {executable} entry point"
+    assert find_executable(package, executable), f"{package}/{executable} is not installed"
+
+    parameters = {
+        "policy": {"model_path": str(tiny_checkpoint)},
+        "recorder": {"output_dir": str(tmp_path / "bag")},
+    }.get(name, {})
+    spec = NodeSpec(package, executable, name, "", (), parameters)
+    ros_graph.start_node(package, executable, spec.ros_args(), name=name)
+    client = ros_graph.node.create_client(ListParameters, f"/{name}/list_parameters")
+    ros_graph.spin_until(client.service_is_ready, START_TIMEOUT_S, f"{name}'s parameters")
     future = client.call_async(ListParameters.Request())
-    ros_graph.spin_until(future.done, 30.0, f"{spec.name}'s list_parameters answer")
-    return set(future.result().result.names)
+    ros_graph.spin_until(future.done, 30.0, f"{name}'s list_parameters answer")
+    declared = set(future.result().result.names)
+    assert configured - declared == set(), f"{name} does not declare these configured keys"
 
 
-@pytest.mark.parametrize("spec", _all_nodes(), ids=lambda s: f"{s.package}/{s.executable}")
-def test_node_is_installed_and_declares_every_configured_parameter(spec, ros_graph):
-    """Every executable graph.yaml names is an installed entry point, and the node declares every
-    parameter its files and launch arguments set.
+# --- the project launcher ----------------------------------------------------------------
 
-    Declared parameters come from the running node's list_parameters service. A node whose
-    module has a ``PARAMETERS`` declaration table (name, default, descriptor) is checked against
-    the table instead: such a node (the policy) may need resources to start, e.g. a checkpoint.
-    """
-    scripts = importlib.metadata.distribution(spec.package).entry_points.select(
-        group="console_scripts"
+
+def _launcher(env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(LAUNCHER), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
-    if spec.executable not in scripts.names:
-        pytest.skip(
-            f"node not implemented yet: {spec.package} has no {spec.executable} entry point"
-        )
-    assert find_executable(spec.package, spec.executable), "entry point declared but not installed"
 
-    module = importlib.import_module(scripts[spec.executable].module)
-    table = getattr(module, "PARAMETERS", None)
-    if table is not None:
-        declared = {entry[0] for entry in table}
-    else:
-        declared = _declared_by_running_node(spec, ros_graph)
-    configured = set(spec.parameters)
-    for path in spec.params_files:
-        configured |= node_parameter_keys(path, spec.name)
-    assert configured - declared == set(), f"{spec.name} does not declare these configured keys"
+
+def _assert_all_stopped(output: str, profile: str, extra: tuple[str, ...] = ()) -> None:
+    """Every node was started and reported stopped, and no process of theirs is left."""
+    started = dict(re.findall(r"started (\w+) \(pid (\d+)\)", output))
+    names = [node["name"] for node in GRAPH["profiles"][profile]["nodes"]]
+    assert sorted(started) == sorted([*names, *extra]), output
+    for name, pid in started.items():
+        assert f"{name} stopped (exit" in output, output
+        with pytest.raises(ProcessLookupError):
+            os.killpg(int(pid), 0)  # the node's process group is gone, children included
+
+
+def test_launcher_rejects_a_missing_model_by_name(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(LAUNCHER), "--profile", "so101", "--results-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "argument 'model' is required by profile 'so101'" in result.stderr
+    assert not (tmp_path / "logs").exists()
+
+
+def test_launcher_runs_for_a_duration_and_stops_every_node(ros_graph, tiny_checkpoint, tmp_path):
+    launcher = _launcher(
+        ros_graph.env,
+        "--profile", "sim", "--model", str(tiny_checkpoint), "--duration", "3",
+        "--results-dir", str(tmp_path),
+    )  # fmt: skip
+    try:
+        output, _ = launcher.communicate(timeout=START_TIMEOUT_S)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == 0, output
+    assert "3.0 s elapsed, stopping all nodes" in output
+    _assert_all_stopped(output, "sim")
+    (log_dir,) = (tmp_path / "logs").iterdir()
+    assert {p.name for p in log_dir.glob("*.log")} == {"sim_arm.log", "executor.log", "policy.log"}
+
+
+def test_launcher_ctrl_c_stops_the_recorder_last(ros_graph, tiny_checkpoint, tmp_path):
+    """After Ctrl-C the bag still holds the executor's last report: the recorder outlived it."""
+    chunks: list[ActionChunk] = []
+    steps: list[int] = []
+    node = ros_graph.node
+    node.create_subscription(ActionChunk, "/vlash/action_chunk", chunks.append, KEEP_ALL)
+    node.create_subscription(
+        ExecutedActions, "/vlash/executed_actions", lambda m: steps.append(m.step), KEEP_ALL
+    )
+    launcher = _launcher(
+        ros_graph.env,
+        "--profile", "sim", "--model", str(tiny_checkpoint), "--record",
+        "--results-dir", str(tmp_path),
+    )  # fmt: skip
+    try:
+        ros_graph.spin_until(
+            lambda: len(chunks) >= 2 or launcher.poll() is not None,
+            START_TIMEOUT_S,
+            "two action chunks from the launched graph",
+        )
+        assert launcher.poll() is None, launcher.communicate()[0]
+        os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in its terminal sends
+        output, _ = launcher.communicate(timeout=120.0)
+    finally:
+        launcher.kill()
+    _drain(ros_graph, steps)
+    assert launcher.returncode == 0, output
+    _assert_all_stopped(output, "sim", extra=("recorder",))
+
+    (bag,) = (tmp_path / "bags").iterdir()
+    counts = metadata_topic_counts(bag)
+    assert counts["/vlash/action_chunk"] >= len(chunks)
+    assert counts["/vlash/executed_actions"] > 0
+    with AnyReader([bag]) as reader:
+        connections = [c for c in reader.connections if c.topic == "/vlash/executed_actions"]
+        recorded = [
+            deserialize_message(bytes(raw), ExecutedActions).step
+            for _, _, raw in reader.messages(connections=connections)
+        ]
+    assert max(recorded) == max(steps)
+
+
+def _drain(ros_graph, values: list) -> None:
+    """Spin the observer until a spin slice adds nothing to ``values``."""
+    last = [-1]
+
+    def quiet() -> bool:
+        settled = len(values) == last[0]
+        last[0] = len(values)
+        return settled
+
+    ros_graph.spin_until(quiet, 30.0, "the observer to take the messages it received")
