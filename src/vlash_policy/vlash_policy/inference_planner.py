@@ -133,6 +133,7 @@ class InferencePlanner:
         action_space: ActionSpace,
         joint_count: int,
         margin_steps: int = 0,
+        execution_horizon: int | None = None,
         quantization: int = 1,
         lower: Sequence[float] | None = None,
         upper: Sequence[float] | None = None,
@@ -144,6 +145,8 @@ class InferencePlanner:
             raise ValueError(f"margin_steps must be >= 0, got {margin_steps}")
         if quantization < 1:
             raise ValueError(f"quantization must be >= 1, got {quantization}")
+        if execution_horizon is not None and execution_horizon < 1:
+            raise ValueError(f"execution_horizon must be >= 1, got {execution_horizon}")
         if strategy.uses_guidance and quantization != 1:
             raise ValueError(
                 f"strategy {strategy.name!r} guides the new chunk with the running chunk step by "
@@ -154,6 +157,7 @@ class InferencePlanner:
         self._space = action_space
         self._joints = joint_count
         self._margin = margin_steps
+        self._execution_horizon = execution_horizon
         self._q = quantization
         self._lower = lower
         self._upper = upper
@@ -230,10 +234,23 @@ class InferencePlanner:
         return self.strategy.should_start_inference(
             steps_left=self._steps_left,
             delay_steps=self.delay.delay_steps,
-            margin_steps=self._margin,
+            margin_steps=self._margin + self._unexecuted_tail(),
             inference_in_flight=self._in_flight,
             has_chunk=self._running_id is not None or bool(self._published),
         )
+
+    def _unexecuted_tail(self) -> int:
+        """Steps of the newest chunk beyond the execution horizon K.
+
+        The executor reports steps left until the newest chunk ends, H of them for an
+        asynchronous strategy; with K < H the next chunk is due after K, so inference has to start
+        K - Δ steps into the chunk (VLASH Sec. 3: execution interval ``[t+Δ, t+Δ+K)``). A sync
+        chunk is cut at K by the executor, so nothing is added there.
+        """
+        if self._execution_horizon is None or self.strategy.name == "sync" or not self._published:
+            return 0
+        newest = self._published[max(self._published)]
+        return max(0, newest.macro_actions.shape[0] - self._execution_horizon)
 
     def plan(self, *, source_step: int, measured_state: np.ndarray) -> InferenceRequest:
         """Build the request for an observation that precedes ``source_step``."""

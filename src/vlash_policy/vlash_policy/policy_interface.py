@@ -66,6 +66,11 @@ class PolicyChunk:
 class ChunkPolicy(Protocol):
     """What the policy node needs from a model."""
 
+    @property
+    def horizon(self) -> int:
+        """H, the number of actions in every chunk this policy predicts."""
+        ...
+
     def predict_chunk(
         self,
         images: Mapping[str, np.ndarray],
