@@ -160,6 +160,9 @@ def run_simulated_loop(
         lower=env.lower,
         upper=env.upper,
     )
+    # Frames are rendered only when something looks at them: every step while recording a
+    # demonstration, otherwise just the observations an inference starts from.
+    record_frames = on_step is not None and env.render
     observation = env.reset(seed=seed)
     executor.set_measured_position(observation.joint_positions)
     pending: list[tuple[int, IncomingChunk]] = []
@@ -189,7 +192,7 @@ def run_simulated_loop(
             target = seen.joint_positions if np.isnan(tick.command).any() else tick.command
         else:
             target = tick.command
-        result = env.step(target)
+        result = env.step(target, render=record_frames)
         if on_step is not None:
             on_step(StepRecord(seen.image, seen.joint_positions.copy(), np.asarray(target).copy()))
         observation = result.observation
@@ -219,7 +222,10 @@ def run_simulated_loop(
         # The observation after step `step` is the state before step `step + 1` executes.
         request = planner.plan(source_step=step + 1, measured_state=observation.joint_positions)
         planner.mark_started()
-        images = {} if observation.image is None else {camera_name: observation.image}
+        image = observation.image
+        if image is None and env.render:
+            image = env.render_image()
+        images = {} if image is None else {camera_name: image}
         chunk = policy.predict_chunk(
             images,
             instruction,

@@ -259,8 +259,15 @@ class WhackAMoleEnv:
         mujoco.mj_forward(self.model, self._data)
         return self._observe()
 
-    def step(self, joint_targets: np.ndarray | Sequence[float]) -> StepResult:
-        """Hold ``joint_targets`` (clamped to limits) on the position actuators for one period."""
+    def step(
+        self, joint_targets: np.ndarray | Sequence[float], *, render: bool = True
+    ) -> StepResult:
+        """Hold ``joint_targets`` (clamped to limits) on the position actuators for one period.
+
+        ``render=False`` skips the camera frame of this step (``observation.image`` is None):
+        software rendering dominates the step time, and a chunked policy only looks at the
+        frames it infers from (:meth:`render_image` renders one on demand).
+        """
         targets = np.asarray(joint_targets, dtype=np.float64)
         if targets.shape != (len(JOINT_NAMES),):
             raise ValueError(
@@ -276,7 +283,9 @@ class WhackAMoleEnv:
         mujoco.mj_forward(self.model, self._data)
         self._step += 1
         events = self._advance_task()
-        return StepResult(observation=self._observe(), events=events, applied_targets=applied)
+        return StepResult(
+            observation=self._observe(render=render), events=events, applied_targets=applied
+        )
 
     def state(self) -> TaskState:
         return TaskState(
@@ -324,11 +333,11 @@ class WhackAMoleEnv:
             self._renderer = None
 
     # ----------------------------------------------------------------------------------------
-    def _observe(self) -> Observation:
+    def _observe(self, *, render: bool = True) -> Observation:
         return Observation(
             joint_positions=self._data.qpos[self._qpos_ids].copy(),
             joint_velocities=self._data.qvel[self._dof_ids].copy(),
-            image=self.render_image() if self._renderer is not None else None,
+            image=self.render_image() if render and self._renderer is not None else None,
             time_s=self._step * self.control_period_s,
             step=self._step,
         )
