@@ -332,6 +332,12 @@ def main(args=None) -> None:
             executor.add_node(node)
             try:
                 executor.spin()
+            except RuntimeError:
+                # SIGINT shuts the context down even while spin is taking a message; rclpy then
+                # fails on the invalidated handle with a RuntimeError, not the shutdown exception
+                # (seen with the inference thread holding the GIL). Only that case is clean.
+                if rclpy.ok():
+                    raise
             finally:
                 node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
