@@ -358,9 +358,9 @@ def test_vlash_closed_loop_is_step_exact_and_fully_recorded(ros_graph, tmp_path,
         START_TIMEOUT_S,
         "policy loaded and publishing chunks",
     )
-    sim = ros_graph.start_node(
-        "vlash_executor", "sim_arm_node", ["--ros-args", "-r", "__node:=sim_arm"], "sim_arm"
-    )
+    # Then the executor, and the arm only once this process gets the executor's reports: no
+    # chunk can exist before the arm's first image, so every report from before the first chunk
+    # on is received here.
     executor_args = ["-p", "strategy:=vlash", "-p", f"control_rate_hz:={RATE_HZ}"]
     executor = ros_graph.start_node(
         "vlash_executor",
@@ -368,10 +368,14 @@ def test_vlash_closed_loop_is_step_exact_and_fully_recorded(ros_graph, tmp_path,
         ["--ros-args", "-r", "__node:=executor", *executor_args],
         "executor",
     )
+    reports = ours["/vlash/executed_actions"]
+    ros_graph.spin_until(lambda: reports, START_TIMEOUT_S, "first executor report")
+    sim = ros_graph.start_node(
+        "vlash_executor", "sim_arm_node", ["--ros-args", "-r", "__node:=sim_arm"], "sim_arm"
+    )
     ros_graph.spin_until(lambda: ours["/vlash/action_chunk"], START_TIMEOUT_S, "first chunk")
     first_chunk = deserialize_message(ours["/vlash/action_chunk"][0], ActionChunk)
     end_step = first_chunk.source_step + RUN_TICKS
-    reports = ours["/vlash/executed_actions"]
     ros_graph.spin_until(
         lambda: deserialize_message(reports[-1], ExecutedActions).step >= end_step,
         RUN_TIMEOUT_S,
