@@ -192,3 +192,62 @@ def test_config_fields_reach_the_node(checkpoint):
     assert policy.horizon == H and policy.action_dim == D
     assert policy.camera_names == ["front", "wrist"]
     assert policy.action_space.name == dataclasses.asdict(tiny_config())["action_space"].upper()
+
+
+def _reference(policy: FlowVLAPolicy, seed: int, instruction: str):
+    """Prefix, state, SFM draft and AFM noise as predict_chunk draws them with ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    noise, afm_noise = torch.randn(1, H, D, generator=gen), torch.randn(1, H, D, generator=gen)
+    imgs = frames()
+    pixels = torch.stack(
+        [torch.from_numpy(imgs[n]).permute(2, 0, 1).float() / 255.0 for n in ("front", "wrist")]
+    )[None]
+    enc = policy.tokenizer([instruction], return_tensors="pt")
+    state = torch.tensor((STATE - [0.1, 0.2, 0.3]) / [2.0, 3.0, 4.0], dtype=torch.float32)[None]
+    with torch.no_grad():
+        prefix = policy.model.encode_prefix(pixels, enc["input_ids"], enc["attention_mask"])
+        draft = policy.model.sample(prefix, state, noise, refine=False).actions
+    return prefix, state, draft, afm_noise, gen
+
+
+def test_random_mask_refines_a_bernoulli_mask_without_the_rater(checkpoint):
+    """AsyncVLA Table 4 "w/o Confidence Rater": AFM on tokens drawn with probability p."""
+    from asyncvla_refiner.afm import sample_afm
+
+    policy = FlowVLAPolicy(checkpoint, seed=4, random_mask_p=0.5)
+    chunk = policy.predict_chunk(frames(), "open the drawer", STATE)
+    prefix, state, draft, afm_noise, gen = _reference(policy, 4, "open the drawer")
+    mask = torch.rand(1, H, generator=gen) < 0.5
+    with torch.no_grad():
+        refined = sample_afm(
+            lambda x, t: policy.model.velocity(prefix, state, x, t),
+            draft,
+            mask,
+            afm_noise,
+            num_steps=policy.num_steps,
+        )
+    expected = refined[0].double().numpy() * [0.5, 2.0, 3.0] + [1.0, -1.0, 0.5]
+    np.testing.assert_allclose(chunk.actions, expected, atol=1e-5)
+    np.testing.assert_array_equal(chunk.refined, mask[0].numpy())
+    assert chunk.confidence is None and chunk.timing.rater_s == 0.0
+
+
+@pytest.mark.parametrize(("p", "changed"), [(0.0, False), (1.0, True)])
+def test_random_mask_extremes(checkpoint, p, changed):
+    """p = 0 leaves the SFM draft; p = 1 regenerates every token."""
+    policy = FlowVLAPolicy(checkpoint, seed=2, random_mask_p=p)
+    chunk = policy.predict_chunk(frames(), "open", STATE)
+    _, _, draft, _, _ = _reference(policy, 2, "open")
+    sfm = draft[0].double().numpy() * [0.5, 2.0, 3.0] + [1.0, -1.0, 0.5]
+    assert chunk.refined.all() == changed and (not chunk.refined.any()) != changed
+    assert (not np.allclose(chunk.actions, sfm, atol=1e-5)) == changed
+
+
+def test_reseed_repeats_the_chunk_and_bad_p_is_named(checkpoint):
+    policy = FlowVLAPolicy(checkpoint, seed=1)
+    first = policy.predict_chunk(frames(), "open", STATE).actions
+    assert not np.allclose(policy.predict_chunk(frames(), "open", STATE).actions, first)
+    policy.reseed(1)
+    np.testing.assert_array_equal(policy.predict_chunk(frames(), "open", STATE).actions, first)
+    with pytest.raises(ValueError, match="random_mask_p"):
+        FlowVLAPolicy(checkpoint, random_mask_p=1.5)

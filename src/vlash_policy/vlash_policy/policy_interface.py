@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 - the conventional torch alias
 
+from asyncvla_refiner.afm import sample_afm
 from asyncvla_refiner.rtc_guidance import prefix_weights, sample_rtc
 from vlash_policy.action_space import ActionSpace, parse_action_space
 from vlash_policy.model.checkpoint import load_checkpoint
@@ -111,6 +112,9 @@ class FlowVLAPolicy:
         rtc_beta_max: RTC guidance clip β.
         rtc_schedule: RTC prefix-weight schedule (``exp``, ``linear``, ``hard``).
         seed: seed of the sampling noise generator (reproducible chunks).
+        random_mask_p: refine a random mask instead of the rater's: every token is regenerated
+            by AFM with this probability (AsyncVLA Table 4, "w/o Confidence Rater", p = 0.5).
+            None (default) uses the confidence rater's mask m_l = 1{p_l < T} (Eq. (3)).
     """
 
     def __init__(
@@ -124,6 +128,7 @@ class FlowVLAPolicy:
         rtc_beta_max: float = 5.0,
         rtc_schedule: str = "exp",
         seed: int = 0,
+        random_mask_p: float | None = None,
     ) -> None:
         self.device = torch.device(device)
         loaded = load_checkpoint(checkpoint, device=self.device)
@@ -142,7 +147,14 @@ class FlowVLAPolicy:
             raise ValueError(f"rtc_beta_max must be >= 0, got {rtc_beta_max}")
         self.rtc_beta_max = float(rtc_beta_max)
         self.rtc_schedule = rtc_schedule
+        if random_mask_p is not None and not 0.0 <= random_mask_p <= 1.0:
+            raise ValueError(f"random_mask_p must be in [0, 1] or None, got {random_mask_p}")
+        self.random_mask_p = random_mask_p
         self._generator = torch.Generator(device=self.device).manual_seed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the sampling noise (and random-mask) generator, e.g. once per episode."""
+        self._generator.manual_seed(seed)
 
     @property
     def horizon(self) -> int:
@@ -221,6 +233,26 @@ class FlowVLAPolicy:
             weights.to(device=self.device, dtype=torch.float32),
         )
 
+    def _refine_random(
+        self, prefix, cond: torch.Tensor, actions: torch.Tensor, afm_noise: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """AFM (AsyncVLA Algorithm 1) on a Bernoulli(``random_mask_p``) token mask, no rater.
+
+        Returns the refined actions, the (H,) mask and the seconds AFM took.
+        """
+        start = time.perf_counter()
+        draw = torch.rand(actions.shape[:2], generator=self._generator, device=self.device)
+        mask = draw < self.random_mask_p
+        if bool(mask.any()):
+            actions = sample_afm(
+                lambda x, t: self.model.velocity(prefix, cond, x, t),
+                actions,
+                mask,
+                afm_noise,
+                num_steps=self.num_steps,
+            )
+        return actions, mask[0].cpu(), time.perf_counter() - start
+
     def predict_chunk(
         self,
         images: Mapping[str, np.ndarray],
@@ -271,12 +303,14 @@ class FlowVLAPolicy:
                 stages = (prefix.encode_s, sfm_s, 0.0, 0.0)
             else:
                 afm_noise = torch.randn(shape, generator=self._generator, device=self.device)
+                refine = self.refine and not guided
+                random_mask = refine and self.random_mask_p is not None
                 result = model.sample(
                     prefix,
                     cond,
                     noise,
                     num_steps=self.num_steps,
-                    refine=self.refine and not guided,
+                    refine=refine and not random_mask,
                     threshold=self.threshold,
                     afm_noise=afm_noise,
                 )
@@ -285,6 +319,11 @@ class FlowVLAPolicy:
                 refined = None if result.refined_mask is None else result.refined_mask[0].cpu()
                 t = result.timings
                 stages = (t.prefix_s, t.sfm_s, t.rater_s, t.afm_s)
+                if random_mask:
+                    actions, refined, afm_s = self._refine_random(
+                        prefix, cond, actions, afm_noise
+                    )
+                    stages = (t.prefix_s, t.sfm_s, 0.0, afm_s)
         chunk = self.normalization.unnormalize_action(actions[0].double().cpu().numpy())
         return PolicyChunk(
             actions=chunk,
