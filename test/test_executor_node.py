@@ -131,6 +131,7 @@ class ExecutorRig:
         strategy: str | None = None,
         action_space: int = ActionChunk.ABSOLUTE,
         quantization: int = 1,
+        execution_horizon: int = 0,
     ) -> ActionChunk:
         """A well-formed chunk (tests break one field at a time)."""
         actions = np.asarray(actions, dtype=np.float32)
@@ -144,6 +145,7 @@ class ExecutorRig:
             horizon=actions.shape[0],
             action_dim=actions.shape[1],
             quantization=quantization,
+            execution_horizon=execution_horizon,
             actions=array.array("f", actions.ravel().tolist()),
             strategy=self.params.get("strategy", "vlash") if strategy is None else strategy,
         )
@@ -309,7 +311,6 @@ SYNC_K = 5  # execution horizon: only sync stops after K actions (VLASH Fig. 3a)
 def test_step_bookkeeping_follows_the_strategy(make_rig, strategy):
     rig = make_rig(
         strategy=strategy,
-        execution_horizon=SYNC_K,
         policy_timeout_s=0.0,
         max_joint_velocity=[100.0] * 6,  # no rate clamping: each command is the action itself
     )
@@ -324,7 +325,7 @@ def test_step_bookkeeping_follows_the_strategy(make_rig, strategy):
     }
     for chunk_id, (start_of, actions) in chunks.items():
         start = start_of()
-        rig.send(rig.chunk(chunk_id, start, actions))
+        rig.send(rig.chunk(chunk_id, start, actions, execution_horizon=SYNC_K))
         arrival = rig.arrival_step(chunk_id)
         rig.wait_step(max(start, arrival) + HORIZON + 3)
 

@@ -24,10 +24,12 @@ def make_executor(strategy: str = "vlash", **overrides) -> ChunkExecutor:
     return executor
 
 
-def ramp_chunk(chunk_id: int, start_step: int, horizon: int = 8, q: int = 1) -> IncomingChunk:
+def ramp_chunk(
+    chunk_id: int, start_step: int, horizon: int = 8, q: int = 1, k: int = 0
+) -> IncomingChunk:
     # Action i is (i, chunk_id) / 100 so the command tells which action executed.
     actions = np.stack([np.arange(horizon) / 100.0, np.full(horizon, chunk_id / 100.0)], axis=1)
-    return IncomingChunk(chunk_id, start_step, start_step, actions, ActionSpace.ABSOLUTE, q)
+    return IncomingChunk(chunk_id, start_step, start_step, actions, ActionSpace.ABSOLUTE, q, k)
 
 
 def run(executor: ChunkExecutor, steps: int):
@@ -73,8 +75,8 @@ def test_rtc_keeps_observation_alignment_and_skips_the_inpainted_prefix():
 
 
 def test_sync_executes_only_the_execution_horizon_then_holds():
-    executor = make_executor("sync", execution_horizon=3)
-    executor.accept(ramp_chunk(1, start_step=0))
+    executor = make_executor("sync")
+    executor.accept(ramp_chunk(1, start_step=0, k=3))
     results = run(executor, 5)
     assert [r.holding for r in results] == [False, False, False, True, True]
     assert executor.steps_left() == 0
@@ -82,8 +84,8 @@ def test_sync_executes_only_the_execution_horizon_then_holds():
 
 
 def test_async_runs_past_the_execution_horizon_when_the_next_chunk_is_late():
-    executor = make_executor("vlash", execution_horizon=3)
-    executor.accept(ramp_chunk(1, start_step=0, horizon=5))
+    executor = make_executor("vlash")
+    executor.accept(ramp_chunk(1, start_step=0, horizon=5, k=3))
     assert [r.holding for r in run(executor, 6)] == [False] * 5 + [True]
 
 

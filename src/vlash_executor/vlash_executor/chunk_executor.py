@@ -35,6 +35,8 @@ class IncomingChunk:
     """(H, D) micro-actions in the robot's action space."""
     action_space: ActionSpace
     quantization: int = 1
+    execution_horizon: int = 0
+    """K in macro-actions: a ``sync`` chunk stops after K of them; 0 runs the whole chunk."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,6 @@ class ChunkExecutor:
         lower: Sequence[float],
         upper: Sequence[float],
         max_step_per_tick: Sequence[float],
-        execution_horizon: int = 0,
         policy_timeout_steps: int = 0,
     ) -> None:
         """Create an executor at step 0 with no chunk and no known position.
@@ -81,9 +82,6 @@ class ChunkExecutor:
             joint_count: number of commanded joints (the action dimension).
             lower, upper: joint position limits, one per joint.
             max_step_per_tick: largest allowed change of each joint command in one control step.
-            execution_horizon: K, the macro-actions a ``sync`` chunk executes before the robot
-                stops and waits for the next one; 0 executes whole chunks. Asynchronous strategies
-                always run a chunk to its end when the next one is late.
             policy_timeout_steps: hold once this many steps passed since the last accepted chunk
                 (0 disables the timeout; an exhausted chunk always leads to holding).
         """
@@ -100,13 +98,10 @@ class ChunkExecutor:
         self._max_step = _per_joint("max_step_per_tick", max_step_per_tick, joint_count)
         if np.any(self._max_step <= 0):
             raise ValueError(f"max_step_per_tick must be > 0, got {self._max_step.tolist()}")
-        if execution_horizon < 0:
-            raise ValueError(f"execution_horizon must be >= 0, got {execution_horizon}")
         if policy_timeout_steps < 0:
             raise ValueError(f"policy_timeout_steps must be >= 0, got {policy_timeout_steps}")
         self._strategy = strategy
         self._joint_count = joint_count
-        self._execution_horizon = execution_horizon
         self._timeout = policy_timeout_steps
         self._step = 0
         self._active: _ActiveChunk | None = None
@@ -167,8 +162,15 @@ class ChunkExecutor:
         )
         macro_count = quantized.actions.shape[0]
         executable = macro_count
-        if self._strategy.name == "sync" and self._execution_horizon:
-            executable = min(macro_count, self._execution_horizon)
+        if chunk.execution_horizon < 0:
+            raise ValueError(
+                f"chunk {chunk.chunk_id} execution_horizon must be >= 0, "
+                f"got {chunk.execution_horizon}"
+            )
+        # The robot stops after K actions only under sync; asynchronous strategies run a chunk to
+        # its end when the next one is late.
+        if self._strategy.name == "sync" and chunk.execution_horizon:
+            executable = min(macro_count, chunk.execution_horizon)
         late = min(
             executable,
             self._strategy.first_index(chunk_start_step=chunk.start_step, arrival_step=self._step),

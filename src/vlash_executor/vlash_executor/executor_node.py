@@ -77,7 +77,6 @@ class ExecutorNode(Node):
             upper=_per_joint(p["position_upper"], joints, "position_upper"),
             max_step_per_tick=_per_joint(p["max_joint_velocity"], joints, "max_joint_velocity")
             * self._period,
-            execution_horizon=p["execution_horizon"],
             policy_timeout_steps=round(p["policy_timeout_s"] / self._period),
         )
         self._timing = TickTiming(period_s=self._period)
@@ -120,14 +119,6 @@ class ExecutorNode(Node):
                     "strategy",
                     "vlash",
                     _descriptor(f"Chunk switching strategy: {', '.join(STRATEGY_NAMES)}."),
-                ),
-                (
-                    "execution_horizon",
-                    0,
-                    _descriptor(
-                        "K: actions a sync chunk executes before the arm waits (0 = whole chunk).",
-                        ints=(0, 10000),
-                    ),
                 ),
                 (
                     "position_lower",
@@ -226,6 +217,7 @@ class ExecutorNode(Node):
             actions=chunk_actions_array(msg),
             action_space=parse_action_space(msg.action_space),
             quantization=msg.quantization,
+            execution_horizon=msg.execution_horizon,
         )
 
     def _on_tick(self, info: TimerInfo) -> None:

@@ -66,6 +66,14 @@ PARAMETERS = [
         1,
         _descriptor("Start inferring when steps left reach Δ plus this.", ints=(0, 1000)),
     ),
+    (
+        "execution_horizon",
+        0,
+        _descriptor(
+            "K: actions executed per chunk before the next is due (0 = the whole chunk).",
+            ints=(0, 10000),
+        ),
+    ),
     ("refine", True, _descriptor("Run the confidence rater and AFM after SFM (AsyncVLA).")),
     (
         "refine_threshold",
@@ -229,6 +237,7 @@ class PolicyNode(Node):
                 action_space=self._action_space,
                 joint_count=len(self._joint_names),
                 margin_steps=p["trigger_margin_steps"],
+                execution_horizon=p["execution_horizon"] or None,
                 quantization=p["quantization"],
             )
         return self._planner
@@ -256,6 +265,7 @@ class PolicyNode(Node):
             previous_chunk=request.previous_chunk,
             strategy=self._strategy.name,
             delay_steps=request.delay_steps,
+            execution_horizon=self._params["execution_horizon"] or None,
         )
         latency = self.get_clock().now().nanoseconds * 1e-9 - job.observation.stamp_s
         assert self._planner is not None
@@ -271,6 +281,7 @@ class PolicyNode(Node):
             joint_names=self._joint_names,
             action_space=int(self._action_space),
             quantization=self._params["quantization"],
+            execution_horizon=self._params["execution_horizon"],
             strategy=self._strategy.name,
         )
         msg.header.stamp = _stamp(job.observation.stamp_s)

@@ -144,7 +144,6 @@ def run_simulated_loop(
         lower=env.lower,
         upper=env.upper,
         max_step_per_tick=np.full(len(env.joint_names), max_joint_speed_rad_s * period),
-        execution_horizon=execution_horizon,
     )
     horizon = policy.horizon
     planner = InferencePlanner(
@@ -243,6 +242,7 @@ def run_simulated_loop(
             actions=np.asarray(chunk.actions, dtype=np.float64),
             action_space=ActionSpace.ABSOLUTE,
             quantization=quantization,
+            execution_horizon=execution_horizon,
         )
         planner.on_published(
             chunk_id=next_chunk_id, start_step=request.start_step, actions=incoming.actions
