@@ -48,6 +48,7 @@ def samples() -> dict[str, Any]:
         horizon=horizon,
         action_dim=dim,
         quantization=2,
+        execution_horizon=4,
         # Multiples of 1/64 are exact in float32, so equality after the round trip is exact.
         actions=[(i - 7) / 64 for i in range(horizon * dim)],
         confidence=[0.75, 0.5, 0.25],
