@@ -1,0 +1,67 @@
+"""Statistics and output helpers shared by the benchmark suite."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vlash_policy.benchmarks import common
+
+
+def test_wilson_interval_hand_computed():
+    # 5 of 10: centre 0.5, half-width z*sqrt(0.025 + z²/400)/(1 + z²/10).
+    z = common.Z95
+    half = z * math.sqrt(0.25 / 10 + z * z / 400) / (1 + z * z / 10)
+    low, high = common.wilson_interval(5, 10)
+    assert low == pytest.approx(0.5 - half) and high == pytest.approx(0.5 + half)
+    assert low == pytest.approx(0.2366, abs=1e-4)
+    assert common.wilson_interval(0, 0) == (0.0, 1.0)
+    assert common.wilson_interval(0, 20)[0] == 0.0 and common.wilson_interval(20, 20)[1] == 1.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 500).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
+def test_wilson_interval_contains_the_rate(case):
+    k, n = case
+    low, high = common.wilson_interval(k, n)
+    assert 0.0 <= low <= k / n <= high <= 1.0
+
+
+def test_wilson_interval_rejects_impossible_counts():
+    with pytest.raises(ValueError, match="successes <= trials"):
+        common.wilson_interval(3, 2)
+
+
+def test_mean_interval_and_percentile():
+    out = common.mean_interval([1.0, 2.0, 3.0])
+    assert out["mean"] == 2.0 and out["n"] == 3
+    assert out["high"] - 2.0 == pytest.approx(common.Z95 * 1.0 / math.sqrt(3))
+    assert common.mean_interval([])["mean"] is None
+    assert common.percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.5
+    assert common.percentile([1.0, 2.0], 100) == 2.0
+    with pytest.raises(ValueError, match="q must be"):
+        common.percentile([1.0], 101)
+
+
+def test_write_result_writes_json_and_png(tmp_path):
+    fig, (ax,) = common.figure()
+    ax.plot([0, 1], [0, 1])
+    result = common.write_result(
+        tmp_path,
+        "demo",
+        quick=True,
+        config={"a": 1},
+        results={"x": [1, 2]},
+        paper={"y": 3},
+        runtime_s=0.5,
+        figure=fig,
+    )
+    on_disk = json.loads((tmp_path / "demo.json").read_text())
+    assert on_disk == result
+    assert tuple(on_disk) == common.RESULT_KEYS
+    assert {"cpu", "cores", "torch", "git_commit"} <= set(on_disk["machine"])
+    assert (tmp_path / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
