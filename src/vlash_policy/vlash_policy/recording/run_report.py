@@ -105,9 +105,7 @@ def loop_targets(run: RunData) -> list[Target]:
             shown[event.target_id] = t
         elif event.kind in ("hit", "missed") and event.target_id in shown:
             ends[event.target_id] = (event.kind, t)
-    return [
-        Target(tid, t, *ends.get(tid, ("pending", None))) for tid, t in sorted(shown.items())
-    ]
+    return [Target(tid, t, *ends.get(tid, ("pending", None))) for tid, t in sorted(shown.items())]
 
 
 def chunk_switch_steps(run: RunData) -> dict[int, int]:
@@ -186,7 +184,10 @@ def format_summary(summary: dict[str, Any]) -> str:
             "hit rate",
             "n/a" if s["hit_rate"] is None else f"{100 * s['hit_rate']:.1f} % of resolved",
         ),
-        ("mean time to hit", f"{_num(s['mean_time_to_hit_s'], '.2f')} s"),
+        (
+            "mean time to hit",
+            "n/a" if s["mean_time_to_hit_s"] is None else f"{s['mean_time_to_hit_s']:.2f} s",
+        ),
         ("chunks (executed)", f"{s['chunks']} ({s['chunks_executed']})"),
         (
             "delay Δ median / max",
@@ -227,14 +228,16 @@ def plot_joints(run: RunData, path: Path) -> Path:
     """Commanded joint positions per executor step, a dashed line where each chunk took over."""
     plt = _pyplot()
     names = list(run.reports[0].joint_names)
-    steps, rows = [], []
-    for report in run.reports:
+    loop = run.loop_reports
+    steps = np.arange(loop[0].step, loop[-1].step + 1)
+    # NaN on ticks without an executed action, so holding shows as a gap, not as a ramp.
+    positions = np.full((steps.size, len(names)), np.nan)
+    for report in loop:
         commands = np.asarray(report.commanded_positions, dtype=np.float64).reshape(-1, len(names))
-        steps.extend(int(s) for s in report.steps)
-        rows.extend(commands)
-    positions = np.array(rows)
+        for step, row in zip(report.steps, commands, strict=True):
+            positions[int(step) - steps[0]] = row
     switches = sorted(chunk_switch_steps(run).values())
-    fig, axes = plt.subplots(len(names), 1, sharex=True, figsize=(12, 1.6 * len(names) + 1))
+    fig, axes = plt.subplots(len(names), 1, sharex=True, figsize=(14, 1.6 * len(names) + 1))
     axes = np.atleast_1d(axes)
     for j, (ax, name) in enumerate(zip(axes, names, strict=True)):
         for k, step in enumerate(switches):
@@ -245,7 +248,7 @@ def plot_joints(run: RunData, path: Path) -> Path:
     axes[0].legend(loc="upper right", fontsize=8, ncol=2)
     axes[0].set_title(
         f"Commanded joint positions ({len(switches)} chunks executed; dashed: first executed "
-        "action of each chunk)"
+        "action of each chunk; gaps: executor holding)"
     )
     axes[-1].set_xlabel("executor control step")
     fig.tight_layout()
