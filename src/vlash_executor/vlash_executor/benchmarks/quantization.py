@@ -1,0 +1,220 @@
+"""``quantization`` benchmark: time per target and hit rate at q = 1, 2, 3 (VLASH Sec. 4.4).
+
+VLASH merges q consecutive micro-actions into one macro-action per control step, so the arm
+covers a chunk's path in 1/q of the steps: 2.03x faster at q = 2 with no accuracy loss, 2.67x at
+q = 3 with a 4.7 % score drop (VLASH Sec. 5.2.1). With absolute joint targets the executor still
+limits how far one tick may move each joint (``max_joint_velocity``), so a macro-action is only
+executed faster if that limit allows the bigger step. This measures the vlash strategy at a fixed
+delay for the scripted expert and the learned VLA, under the sim profile's limit (3 rad/s,
+config/so101/executor.yaml, which is also the speed the demonstrations were made at) and under a
+limit raised to 3x that, which lets q = 3 macro-steps through.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from vlash_executor.benchmarks.episodes import (
+    Point,
+    PolicySpec,
+    Task,
+    resolve_checkpoint,
+    run_points,
+    summarise,
+)
+from vlash_executor.sim.simulated_loop import DEFAULT_MAX_JOINT_SPEED_RAD_S
+from vlash_policy.benchmarks import common
+
+NAME = "quantization"
+PAPER = {
+    "source": "VLASH Sec. 5.2.1 (real-world tasks, pi0.5, d = 4)",
+    "speedup": {"1": 1.0, "2": 2.03, "3": 2.67},
+    "accuracy_change_percent": {"1": 0.0, "2": 0.0, "3": -4.7},
+}
+RAISED_LIMIT_FACTOR = 3.0
+DEFAULT = {
+    "episodes": 200,
+    "quantizations": [1, 2, 3],
+    "delay_steps": 4,
+    "execution_horizon": 4,
+    "policies": ["expert", "learned"],
+    "workers": 2,
+}
+QUICK = {**DEFAULT, "episodes": 2, "quantizations": [1, 2], "workers": 1}
+
+
+def run(
+    *,
+    checkpoint: Path,
+    episodes: int,
+    quantizations: Sequence[int],
+    delay_steps: int,
+    execution_horizon: int,
+    policies: Sequence[str],
+    workers: int,
+    task: Task,
+) -> list[dict[str, object]]:
+    limits = (DEFAULT_MAX_JOINT_SPEED_RAD_S, RAISED_LIMIT_FACTOR * DEFAULT_MAX_JOINT_SPEED_RAD_S)
+    labelled = []
+    for policy in policies:
+        spec = PolicySpec(policy, str(checkpoint) if policy == "learned" else None)
+        for limit in limits:
+            for q in quantizations:
+                labelled.append(
+                    (
+                        policy,
+                        Point(
+                            spec,
+                            "vlash",
+                            delay_steps,
+                            execution_horizon,
+                            quantization=q,
+                            max_joint_speed_rad_s=limit,
+                        ),
+                    )
+                )
+    outcomes = run_points([p for _, p in labelled], episodes, task, workers=workers)
+    return [
+        {
+            "policy": policy,
+            "quantization": point.quantization,
+            "max_joint_speed_rad_s": point.max_joint_speed_rad_s,
+            **summarise(results),
+        }
+        for (policy, point), results in zip(labelled, outcomes, strict=True)
+    ]
+
+
+def speedups(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Time-to-hit of q = 1 over that of q, per policy and joint-speed limit."""
+    base = {
+        (r["policy"], r["max_joint_speed_rad_s"]): r["time_to_hit_s"]["mean"]
+        for r in rows
+        if r["quantization"] == 1
+    }
+    out = []
+    for r in rows:
+        reference, mine = (
+            base.get((r["policy"], r["max_joint_speed_rad_s"])),
+            r["time_to_hit_s"]["mean"],
+        )
+        out.append(None if not reference or not mine else reference / mine)
+    return out
+
+
+def plot(rows: list[dict[str, object]]):
+    fig, (time_ax, rate_ax) = common.figure(2, width=5.5)
+    groups = dict.fromkeys((r["policy"], r["max_joint_speed_rad_s"]) for r in rows)
+    for policy, limit in groups:
+        mine = [r for r in rows if (r["policy"], r["max_joint_speed_rad_s"]) == (policy, limit)]
+        q = [r["quantization"] for r in mine]
+        label = f"{policy}, {limit:g} rad/s"
+        t = [r["time_to_hit_s"] for r in mine]
+        time_ax.errorbar(
+            q,
+            [x["mean"] if x["mean"] is not None else float("nan") for x in t],
+            yerr=[
+                [x["mean"] - x["low"] if x["mean"] is not None else 0.0 for x in t],
+                [x["high"] - x["mean"] if x["mean"] is not None else 0.0 for x in t],
+            ],
+            marker="o",
+            capsize=3,
+            label=label,
+        )
+        rate_ax.plot(q, [100 * r["hit_rate"] for r in mine], marker="o", label=label)
+    time_ax.set(xlabel="quantization q", ylabel="s from target shown to hit (95 % CI)")
+    time_ax.set_title("time to hit (lower is faster)")
+    rate_ax.set(xlabel="quantization q", ylabel="hit rate (%)", ylim=(-5, 105))
+    rate_ax.set_title("hit rate")
+    time_ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, object]:
+    p = common.parser(NAME, __doc__.splitlines()[0])
+    p.add_argument("--checkpoint", type=Path, help="VLA checkpoint (default: embedded trained)")
+    p.add_argument("--episodes", type=int, help="episodes per point (default 200)")
+    args = p.parse_args(argv)
+    config = dict(QUICK if args.quick else DEFAULT)
+    if args.episodes is not None:
+        config["episodes"] = args.episodes
+    task = Task()
+    checkpoint, description = resolve_checkpoint(args.checkpoint)
+    start = time.perf_counter()
+    rows = run(checkpoint=checkpoint, task=task, **config)
+    for row, ratio in zip(rows, speedups(rows), strict=True):
+        row["speedup_vs_q1"] = ratio
+    return common.write_result(
+        args.out,
+        NAME,
+        quick=args.quick,
+        config={
+            **config,
+            "strategy": "vlash",
+            "profile_max_joint_speed_rad_s": DEFAULT_MAX_JOINT_SPEED_RAD_S,
+            "checkpoint": str(checkpoint),
+            "checkpoint_description": description,
+            "task": task.__dict__,
+        },
+        results={"points": rows},
+        paper=PAPER,
+        runtime_s=time.perf_counter() - start,
+        figure=plot(rows),
+    )
+
+
+def report_section(result: dict[str, object]) -> str:
+    rows, c = result["results"]["points"], result["config"]
+    lines = [
+        f"{c['episodes']} episodes per point, vlash at d = {c['delay_steps']}, K = "
+        f"{c['execution_horizon']}, target lifetime {c['task']['target_lifetime_s']} s, "
+        f"runtime {result['runtime_s'] / 60:.1f} min. Learned policy: "
+        f"{c['checkpoint_description']}.",
+        "",
+        "| policy | joint-speed limit (rad/s) | q | hit rate % (95 % CI) | s to hit (hits) | "
+        "speed-up vs q = 1 | paper speed-up |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        low, high = r["hit_rate_ci95"]
+        t = r["time_to_hit_s"]
+        seconds = "–" if t["mean"] is None else f"{t['mean']:.3f} ± {t['high'] - t['mean']:.3f}"
+        ratio = "–" if r["speedup_vs_q1"] is None else f"{r['speedup_vs_q1']:.2f}x"
+        paper = PAPER["speedup"].get(str(r["quantization"]))
+        lines.append(
+            f"| {r['policy']} | {r['max_joint_speed_rad_s']:g} | {r['quantization']} | "
+            f"{100 * r['hit_rate']:.1f} ({100 * low:.0f}–{100 * high:.0f}) | {seconds} | {ratio} | "
+            f"{'' if paper is None else f'{paper:.2f}x'} |"
+        )
+    profile = c["profile_max_joint_speed_rad_s"]
+    at_profile = [
+        r["speedup_vs_q1"]
+        for r in rows
+        if r["max_joint_speed_rad_s"] == profile and r["quantization"] > 1 and r["speedup_vs_q1"]
+    ]
+    raised = [
+        r["speedup_vs_q1"]
+        for r in rows
+        if r["max_joint_speed_rad_s"] != profile and r["quantization"] > 1 and r["speedup_vs_q1"]
+    ]
+    lines += [
+        "",
+        "Under the sim profile's limit of "
+        f"{profile:g} rad/s the speed-ups of q > 1 are "
+        + (", ".join(f"{x:.2f}x" for x in at_profile) or "not measurable")
+        + ": the demonstrations (and so the chunks) already move the joints at that limit, so a "
+        "macro-action that merges q of them asks for q times the speed and the executor clamps "
+        "it back to the limit; quantization then only changes which waypoints are skipped, not "
+        "how fast the arm gets there. With the limit raised "
+        f"{RAISED_LIMIT_FACTOR:g}x the speed-ups are "
+        + (", ".join(f"{x:.2f}x" for x in raised) or "not measurable")
+        + ", below the ideal q because the first d steps of every reaction (inference) and the "
+        "arm's own dynamics (position servos that take ~0.3 s to settle a large step) do not "
+        "shrink with q, and the simulated arm's actuators, not the command rate, become the "
+        "bottleneck. The paper's 2.03x comes from a real arm whose VLA-produced trajectories are "
+        "far slower than its motors allow, which is exactly the regime where quantization pays.",
+    ]
+    return "\n".join(lines)
