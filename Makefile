@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: setup build test lint demo clean
+.PHONY: setup build test lint demo clean benchmarks
 
 setup:
 	bash scripts/setup.sh
@@ -21,6 +21,11 @@ lint: setup
 
 demo: setup
 	$(ENV) bash scripts/demo.sh
+
+# Every benchmark at its default size into benchmarks/results/, then BENCHMARKS.md from them
+# (about an hour on 2 cores; `python -m vlash_executor.benchmarks <name>` runs one).
+benchmarks: setup
+	$(ENV) python -m vlash_executor.benchmarks all && python -m vlash_executor.benchmarks report
 
 # Removes build products; `rm -rf .venv .setup-stamps` as well for a set-up from nothing.
 clean:
