@@ -230,8 +230,17 @@ def _print_tail(path: Path, lines: int = 30) -> None:
     print(f"--- last lines of {path} ---", *text[-lines:], sep="\n", file=sys.stderr)
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Ctrl-C and SIGTERM end the loop early. Set explicitly: started as a background job of a
+    # non-interactive shell, this process inherits SIGINT ignored and would hand that on to the
+    # launcher, which then could not be stopped.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         model = resolve_model(args.model)
     except FileNotFoundError as error:
@@ -263,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
         failure = None
         line.show(monitor.status, "interrupted")
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the report
+        # A second Ctrl-C must not skip stopping the nodes and the report.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         code = stop_launcher(monitor, launcher, line, group)
         monitor.close()
         lease.release()

@@ -3,7 +3,9 @@
 The run (10 Hz executor, two joints, in namespace /demo): steps 0-2 hold before the first chunk;
 chunk 1 runs steps 3-7, chunk 2 steps 8-12, steps 13-14 hold, chunk 3 arrives late at step 15 (its
 action 0, due at 14, is dropped) and runs to step 20; chunk 4 is published but never runs.
-Target 0 is shown before the loop starts and is not counted.
+Steps 21-22 hold while the nodes shut down (one more action is dropped at 22).
+Target 0 is shown before the loop starts, target 5 after it ended: neither is counted, and
+target 4 is still up when the loop ends (it is missed during shut-down).
 """
 
 from __future__ import annotations
@@ -53,7 +55,10 @@ EVENTS = [
     ("shown", 3, T0 + 16 * PERIOD_NS),
     ("hit", 3, T0 + 19 * PERIOD_NS),
     ("shown", 4, T0 + 20 * PERIOD_NS),
+    ("missed", 4, T0 + 22 * PERIOD_NS),
+    ("shown", 5, T0 + 22 * PERIOD_NS),
 ]
+LAST_STEP = 22
 
 
 def _header(ns: int) -> object:
@@ -62,8 +67,8 @@ def _header(ns: int) -> object:
 
 
 def _stamp(step: int) -> int:
-    # The last tick comes one period late: 17 intervals over 1.8 s.
-    return T0 + step * PERIOD_NS + (PERIOD_NS if step == 20 else 0)
+    # The loop's last tick (20) comes one period late: 17 intervals over 1.8 s.
+    return T0 + step * PERIOD_NS + (PERIOD_NS if step >= 20 else 0)
 
 
 def _report(rng: np.random.Generator, step: int) -> object:
@@ -77,8 +82,9 @@ def _report(rng: np.random.Generator, step: int) -> object:
     msg.commanded_positions = np.array([0.1 * step, -0.1 * step] if executed else [])
     msg.holding = not executed
     msg.dropped_actions = 1 if step >= 15 else 0
-    # Lateness before the loop is large, so including those ticks would show.
-    msg.tick_lateness = 0.001 * step if step >= 3 else 0.5
+    msg.dropped_actions += 1 if step >= 22 else 0
+    # Lateness outside the loop is large, so including those ticks would show.
+    msg.tick_lateness = 0.001 * step if 3 <= step <= 20 else 0.5
     msg.control_period = PERIOD_NS * 1e-9
     return msg
 
@@ -110,7 +116,7 @@ def bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
         f"{NS}/joint_states": "sensor_msgs/msg/JointState",
     }
     with BagWriter(path, topics, typestore=TYPESTORE) as writer:
-        for step in range(21):
+        for step in range(LAST_STEP + 1):
             writer.write_message(f"{NS}/vlash/executed_actions", _stamp(step), _report(rng, step))
         for chunk_id in CHUNKS:
             writer.write_message(f"{NS}/vlash/action_chunk", T0, _chunk(rng, chunk_id))
@@ -140,7 +146,7 @@ def test_summary_matches_the_hand_computed_run(bag: Path) -> None:
     assert s["tick_lateness_p50_ms"] == pytest.approx(11.5)
     assert s["tick_lateness_p99_ms"] == pytest.approx(19.83)
     assert s["tick_lateness_max_ms"] == pytest.approx(20.0)
-    assert s["holding_ticks"] == 2  # steps 13-14; steps 0-2 precede the loop
+    assert s["holding_ticks"] == 2  # steps 13-14; steps 0-2 and 21-22 are outside the loop
 
 
 def test_targets_and_chunk_switches(bag: Path) -> None:

@@ -7,8 +7,10 @@ Reads the executor's per-tick reports (``vlash/executed_actions``), the policy's
 and reduces them to what a run is judged by: the control rate the executor held, how the VLASH
 inference delay Δ (VLASH Sec. 4.1: a chunk conditioned on step t starts at t + Δ) and the
 inference latency behind it came out, how many actions arrived after their step had passed, and
-how many whack-a-mole targets the arm hit. The run's *loop* starts at the executor's first
-executed action: the ticks and targets before it only measure how long the policy took to load.
+how many whack-a-mole targets the arm hit. The run's *loop* spans the executor's first to last
+executed action: the ticks and targets before it only measure how long the policy took to load,
+and those after it how the nodes shut down (the launcher stops them together, so the executor
+often holds for a few ticks after the policy has gone).
 """
 
 from __future__ import annotations
@@ -51,13 +53,17 @@ class RunData:
 
     @property
     def loop_reports(self) -> list[Any]:
-        """Reports from the tick of the first executed action on."""
-        first = next(i for i, r in enumerate(self.reports) if len(r.steps))
-        return self.reports[first:]
+        """Reports from the tick of the first executed action to that of the last."""
+        executed = [i for i, r in enumerate(self.reports) if len(r.steps)]
+        return self.reports[executed[0] : executed[-1] + 1]
 
     @property
     def loop_start_ns(self) -> int:
         return stamp_ns(self.loop_reports[0].header.stamp)
+
+    @property
+    def loop_seconds(self) -> float:
+        return (stamp_ns(self.loop_reports[-1].header.stamp) - self.loop_start_ns) * 1e-9
 
 
 def find_topic(topics: Sequence[str], suffix: str) -> str:
@@ -90,17 +96,20 @@ class Target:
 
     target_id: int
     shown_s: float
-    outcome: str  # "hit", "missed" or "pending" (still up when the recording ended)
+    outcome: str  # "hit", "missed" or "pending" (still up when the loop ended)
     end_s: float | None
 
 
 def loop_targets(run: RunData) -> list[Target]:
-    """Targets shown after the loop started, times in seconds since the loop start."""
-    start = run.loop_start_ns
+    """Targets shown during the loop, times in seconds since its start; a target neither hit
+    nor missed by the end of the loop is pending."""
+    start, end = run.loop_start_ns, run.loop_seconds
     shown: dict[int, float] = {}
     ends: dict[int, tuple[str, float]] = {}
     for event in run.events:
         t = (stamp_ns(event.header.stamp) - start) * 1e-9
+        if t > end:
+            break  # events are in time order
         if event.kind == "shown" and t >= 0.0:
             shown[event.target_id] = t
         elif event.kind in ("hit", "missed") and event.target_id in shown:
@@ -124,7 +133,7 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
 def summarize(run: RunData) -> dict[str, Any]:
     """The run's summary numbers (JSON-ready; None where a number is undefined, e.g. no hits)."""
     loop = run.loop_reports
-    duration = (stamp_ns(loop[-1].header.stamp) - stamp_ns(loop[0].header.stamp)) * 1e-9
+    duration = run.loop_seconds
     targets = loop_targets(run)
     hits = [t for t in targets if t.outcome == "hit"]
     missed = [t for t in targets if t.outcome == "missed"]
@@ -152,8 +161,8 @@ def summarize(run: RunData) -> dict[str, Any]:
         "delay_steps_max": max(delays) if delays else None,
         "inference_latency_median_ms": _percentile(latency_ms, 50),
         "inference_latency_p95_ms": _percentile(latency_ms, 95),
-        # Cumulative in every report: the last one counts the whole run.
-        "dropped_actions": int(run.reports[-1].dropped_actions),
+        # Cumulative in every report: the loop's last one counts all drops up to its end.
+        "dropped_actions": int(loop[-1].dropped_actions),
         "tick_lateness_p50_ms": _percentile(lateness_ms, 50),
         "tick_lateness_p99_ms": _percentile(lateness_ms, 99),
         "tick_lateness_max_ms": max(lateness_ms),
@@ -282,10 +291,10 @@ def plot_latency(run: RunData, path: Path) -> Path:
 
 
 def plot_hit_timeline(run: RunData, path: Path) -> Path:
-    """One bar per target from shown to hit (green) / missed (red) / end of recording (grey)."""
+    """One bar per target from shown to hit (green) / missed (red) / end of the loop (grey)."""
     plt = _pyplot()
     targets = loop_targets(run)
-    end_s = (stamp_ns(run.reports[-1].header.stamp) - run.loop_start_ns) * 1e-9
+    end_s = run.loop_seconds
     colors = {"hit": "tab:green", "missed": "tab:red", "pending": "0.6"}
     fig, ax = plt.subplots(figsize=(12, max(3.0, 0.22 * len(targets) + 1.5)))
     labelled = set()
