@@ -291,7 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         _print_tail(launch_log)
         return 1
     bag = bags[-1].parent
-    summary, plots = write_report(bag, out)
+    try:
+        summary, plots = write_report(bag, out)
+    except ValueError as error:  # e.g. stopped before the first chunk ran
+        print(f"demo: no report of {bag}: {error}", file=sys.stderr)
+        return 1
     if code != 0:
         print(f"demo: warning: the launcher exited with {code}; see {launch_log}", file=sys.stderr)
     print(f"\nresults: {out}")
