@@ -294,7 +294,10 @@ def plot(results: dict[str, dict[str, object]]):
     react_ax.boxplot(data, whis=(0, 100))
     react_ax.set_xticks(range(1, len(STRATEGIES) + 1), STRATEGIES)
     react_ax.set_ylabel("reaction latency (ms), whiskers = min/max")
-    react_ax.set_title(f"Reaction, K = {HORIZON} at {RATE_HZ:g} Hz (real ROS loop)")
+    react_ax.set_title(
+        f"Reaction at {RATE_HZ:g} Hz (real ROS loop), K = "
+        + ", ".join(f"{EXECUTION_HORIZON[s]} ({s})" for s in STRATEGIES)
+    )
     for i, s in enumerate(STRATEGIES):
         lateness = results[s]["tick_lateness_all"]
         values = [lateness[k] for k in ("p50_ms", "p99_ms", "max_ms")]
