@@ -138,7 +138,7 @@ def plot(results: dict[str, list[dict[str, object]]]):
                 label=label,
                 color=colour,
             )
-        if policy == "learned":
+        if 4 in {r["delay_steps"] for r in rows}:
             rate_ax.plot([4], [100 * PAPER["vlash_success_d4"]], "b*", ms=12, label="VLASH paper")
             rate_ax.plot(
                 [4], [100 * PAPER["naive_async_success_d4"]], "r*", ms=12, label="naive paper"
