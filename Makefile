@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: setup build test lint demo clean benchmarks
+.PHONY: setup build test lint demo default-model clean benchmarks
 
 setup:
 	bash scripts/setup.sh
@@ -21,6 +21,11 @@ lint: setup
 
 demo: setup
 	$(ENV) bash scripts/demo.sh
+
+# Rebuilds the embedded checkpoint src/vlash_policy/checkpoints/so101_whack_a_mole/ from scratch on
+# CPU (expert demonstrations, policy + rater training, evaluation); see its TRAINING.md.
+default-model: setup
+	bash scripts/train_default_model.sh
 
 # Every benchmark at its default size into benchmarks/results/, then BENCHMARKS.md from them
 # (about an hour on 2 cores; `python -m vlash_executor.benchmarks <name>` runs one).
