@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("asyncvla_refiner", "vlash_policy", "vlash_executor")
-ROS_ADAPTERS = ("command_output",)
+ROS_ADAPTERS = ("command_output", "node_runner")
 ROS_MODULE_ROOTS = (
     "rclpy",
     "rcl_interfaces",

@@ -12,9 +12,7 @@ the policy can roll the state forward with exact step arithmetic.
 import time
 
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.timer import TimerInfo
@@ -28,6 +26,7 @@ from vlash_executor.tick_timing import TickTiming
 from vlash_msgs.msg import ActionChunk, ExecutedActions
 from vlash_policy.action_space import parse_action_space
 from vlash_policy.conversions import chunk_actions_array
+from vlash_policy.node_runner import run_node
 from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
 
 # A policy stuck on one bad chunk logs its rejection once per this period, not every chunk.
@@ -286,17 +285,7 @@ def _per_joint(values, joints: int, name: str) -> np.ndarray:
 
 
 def main(args=None) -> None:
-    try:
-        with rclpy.init(args=args):
-            node = ExecutorNode()
-            executor = SingleThreadedExecutor()
-            executor.add_node(node)
-            try:
-                executor.spin()
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    run_node(ExecutorNode, args)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,8 @@ command) and reports task events (target shown, hit, missed).
 """
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import Point
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
@@ -21,6 +19,7 @@ from vlash_executor.sim.so101_env import WhackAMoleEnv
 from vlash_executor.trajectory_follower import TrajectoryFollower
 from vlash_msgs.msg import TaskEvent
 from vlash_policy.image_conversion import rgb_to_image_fields
+from vlash_policy.node_runner import run_node
 
 
 def _descriptor(description: str, *, floats=None, ints=None) -> ParameterDescriptor:
@@ -184,17 +183,7 @@ class SimArmNode(Node):
 
 
 def main(args=None) -> None:
-    try:
-        with rclpy.init(args=args):
-            node = SimArmNode()
-            executor = SingleThreadedExecutor()
-            executor.add_node(node)
-            try:
-                executor.spin()
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    run_node(SimArmNode, args)
 
 
 if __name__ == "__main__":

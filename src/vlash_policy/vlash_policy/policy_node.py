@@ -13,10 +13,8 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Time
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
@@ -26,6 +24,7 @@ from vlash_policy.action_space import parse_action_space
 from vlash_policy.conversions import executed_actions_arrays, fill_chunk_actions
 from vlash_policy.image_conversion import compressed_to_rgb, image_to_rgb, try_cv_bridge
 from vlash_policy.inference_planner import ExecutorReport, InferencePlanner, InferenceRequest
+from vlash_policy.node_runner import run_node
 from vlash_policy.observation_sync import Observation, ObservationSynchronizer
 from vlash_policy.policy_interface import FlowVLAPolicy
 from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
@@ -336,23 +335,7 @@ def _stamp(seconds: float) -> Time:
 
 
 def main(args=None) -> None:
-    try:
-        with rclpy.init(args=args):
-            node = PolicyNode()
-            executor = SingleThreadedExecutor()
-            executor.add_node(node)
-            try:
-                executor.spin()
-            except RuntimeError:
-                # SIGINT shuts the context down even while spin is taking a message; rclpy then
-                # fails on the invalidated handle with a RuntimeError, not the shutdown exception
-                # (seen with the inference thread holding the GIL). Only that case is clean.
-                if rclpy.ok():
-                    raise
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    run_node(PolicyNode, args)
 
 
 if __name__ == "__main__":
