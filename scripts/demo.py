@@ -26,9 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "launch"))
-sys.path.insert(0, str(ROOT / "test"))
 from process_group import ManagedProcess, ProcessGroup  # noqa: E402
-from ros_harness import lease_domain_id, ros_environment  # noqa: E402
+from ros_domain import lease_domain_id, ros_environment  # noqa: E402
 
 # The launcher stops the nodes and then the recorder, each with a 20 s grace period.
 LAUNCHER_STOP_S = 60.0

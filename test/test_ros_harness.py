@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from ros_harness import DOMAIN_IDS, ROOT, lease_domain_id
+from ros_domain import DOMAIN_IDS, lease_domain_id
+from ros_harness import ROOT  # also puts launch/ on sys.path
 
 CASE = Path(__file__).parent / "harness_cases" / "case_fails_with_children.py"
 
