@@ -410,6 +410,9 @@ class WhackAMoleEnv:
         else:
             self._data.mocap_pos[self._target_mocap_id] = position
             self.model.geom_rgba[self._target_geom_id] = TARGET_RGBA
+        # Mocap poses reach the rendered scene through kinematics; without this the frame of
+        # the step that shows (or removes) a target would still lag one step behind.
+        mujoco.mj_kinematics(self.model, self._data)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
