@@ -19,7 +19,7 @@ STAGES: tuple[str, ...] = ("policy", "rater")
 
 @dataclass
 class FinetuneOptions:
-    """Fine-tuning settings (defaults: ``config/finetune.yaml``).
+    """Fine-tuning settings (defaults: ``src/vlash_policy/config/finetune.yaml``).
 
     Attributes:
         dataset: ``"synthetic"`` (toy reaching episodes) or a LeRobot v3.0 dataset directory.
