@@ -2,7 +2,8 @@
 
 Usage::
 
-    python -m vlash_policy.training.finetune --config src/vlash_policy/config/finetune.yaml --steps=2000 ...
+    python -m vlash_policy.training.finetune \
+        --config src/vlash_policy/config/finetune.yaml --steps=2000 ...
     torchrun --nproc_per_node=N -m vlash_policy.training.finetune --config ...
 
 Stage ``policy`` minimises the AsyncVLA unified SFM/AFM loss (Algorithm 2, Eq. (4)-(5)) over
