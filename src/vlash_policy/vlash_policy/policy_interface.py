@@ -187,8 +187,9 @@ class FlowVLAPolicy:
                     f"images[{name!r}] must be an (H, W, 3) uint8 array, got "
                     f"{frame.dtype} {frame.shape}"
                 )
-            x = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device)
-            x = x.permute(2, 0, 1)[None].float() / 255.0
+            # astype copies: frames may be read-only views of the node's observation buffers.
+            x = torch.from_numpy(frame.astype(np.float32)).to(self.device)
+            x = x.permute(2, 0, 1)[None] / 255.0
             if x.shape[-2:] != (size, size):
                 x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
             frames.append(x[0])
