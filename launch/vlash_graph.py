@@ -154,7 +154,8 @@ def resolve_graph(
     renamed: dict[str, str] = {}  # topic -> new name, for the record topics
     for name, arg in declared.items():
         targets = {t["node"] for t in arg.get("parameters", []) + arg.get("remaps", [])}
-        if arg.get("required") and values[name] is None and targets & node_names:
+        required = profile in arg.get("required_by", ())
+        if required and values[name] is None and targets & node_names:
             raise ValueError(
                 f"argument {name!r} is required by profile {profile!r} "
                 f"({arg['description']}); it sets {_describe_targets(arg)}"

@@ -1,6 +1,11 @@
+import glob
+import os
+
 from setuptools import find_packages, setup
 
 PACKAGE = "vlash_policy"
+# The embedded default policy, installed so nodes find it without a source tree.
+CHECKPOINT = "checkpoints/so101_whack_a_mole"
 
 setup(
     name=PACKAGE,
@@ -10,6 +15,11 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/config", ["config/finetune.yaml"]),
+        (
+            f"share/{PACKAGE}/{CHECKPOINT}",
+            [f for f in glob.glob(f"{CHECKPOINT}/*") if os.path.isfile(f)],
+        ),
+        (f"share/{PACKAGE}/{CHECKPOINT}/tokenizer", glob.glob(f"{CHECKPOINT}/tokenizer/*")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

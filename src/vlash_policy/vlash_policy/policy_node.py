@@ -22,6 +22,7 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from vlash_msgs.msg import ActionChunk, ExecutedActions, RolledState
 from vlash_policy.action_space import parse_action_space
 from vlash_policy.conversions import executed_actions_arrays, fill_chunk_actions
+from vlash_policy.embedded import default_checkpoint_dir
 from vlash_policy.image_conversion import compressed_to_rgb, image_to_rgb, try_cv_bridge
 from vlash_policy.inference_planner import ExecutorReport, InferencePlanner, InferenceRequest
 from vlash_policy.node_runner import run_node
@@ -43,7 +44,11 @@ def _descriptor(description: str, *, floats=None, ints=None) -> ParameterDescrip
 
 
 PARAMETERS = [
-    ("model_path", "", _descriptor("Checkpoint directory of the VLA.")),
+    (
+        "model_path",
+        "",
+        _descriptor("Checkpoint directory of the VLA; empty = the embedded sim default."),
+    ),
     ("instruction", "touch the red target", _descriptor("Language instruction for the VLA.")),
     (
         "image_topics",
@@ -113,9 +118,7 @@ class PolicyNode(Node):
                 f"parameter delay_mode={p['delay_mode']!r} must be 'measured' or 'fixed'"
             )
         self._params = p
-        model_path = p["model_path"]
-        if not model_path:
-            raise ValueError("parameter model_path is empty: give a checkpoint directory")
+        model_path = p["model_path"] or str(default_checkpoint_dir())
         self._policy = FlowVLAPolicy(
             model_path,
             device=p["device"],
