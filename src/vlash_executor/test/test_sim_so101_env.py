@@ -68,3 +68,40 @@ def test_rendered_frame_shows_the_target_in_its_colour():
     assert TARGET_RGBA[0] > TARGET_RGBA[1]
     assert env.step(env.home_position, render=False).observation.image is None
     env.close()
+
+
+def test_touching_a_target_reports_a_hit_within_its_lifetime():
+    env = WhackAMoleEnv(seed=0, render=False)
+    expert = ScriptedExpert(env)
+    observation = env.reset(seed=2)
+    shown, hit = None, None
+    while hit is None and observation.step < 200:
+        result = env.step(expert.act(observation, env), render=False)
+        observation = result.observation
+        for event in result.events:
+            if event.kind == "shown" and shown is None:
+                shown = event
+            elif event.kind == "hit":
+                hit = event
+                tip_at_hit = env.tip_position()
+    assert shown is not None and hit is not None
+    assert hit.target_id == shown.target_id
+    np.testing.assert_array_equal(hit.position, shown.position)
+    assert shown.step < hit.step <= shown.step + env.lifetime_steps
+    assert np.linalg.norm(tip_at_hit - hit.position) <= env.hit_radius_m
+    assert hit.time_s == pytest.approx(hit.step * env.control_period_s)
+    state = env.state()
+    assert (state.shown, state.hit, state.missed) == (1, 1, 0)
+    assert env.current_target() is None  # a hit target vanishes at once
+
+
+def test_measured_joints_stay_within_limits_under_out_of_range_commands():
+    env = WhackAMoleEnv(seed=0, render=False)
+    # Joint limits are soft constraints in MuJoCo and the position servos overshoot by ~10 %
+    # on a full-range swing, so a few hundredths of a radian past the limit are physical.
+    tolerance = 0.05
+    for command in (env.upper + 5.0, env.lower - 5.0):
+        for _ in range(45):
+            positions = env.step(command, render=False).observation.joint_positions
+            assert np.all(positions >= env.lower - tolerance)
+            assert np.all(positions <= env.upper + tolerance)
