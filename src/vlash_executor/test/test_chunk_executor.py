@@ -173,3 +173,24 @@ def test_early_chunk_waits_while_the_current_chunk_keeps_running():
         (2, 1),
     ]
     assert executor.steps_left() == 6
+
+
+def test_chunks_arriving_every_step_each_start_at_their_own_step():
+    # vlash with K = 1: a new chunk per step, each planned Δ = 3 steps ahead.
+    executor = make_executor("vlash")
+    executed = []
+    for step in range(12):
+        executor.accept(ramp_chunk(step + 1, start_step=step + 3))
+        executed.append(executor.tick())
+    assert [r.holding for r in executed] == [True] * 3 + [False] * 9
+    # From step 3 on, step s runs action 0 of the chunk planned for s (id s - 2).
+    assert [(r.chunk_id, r.micro_index) for r in executed[3:]] == [(s - 2, 0) for s in range(3, 12)]
+
+
+def test_a_fresher_chunk_supersedes_waiting_plans_from_its_start_on():
+    executor = make_executor("vlash")
+    executor.accept(ramp_chunk(1, start_step=2))
+    executor.accept(ramp_chunk(2, start_step=5))
+    executor.accept(ramp_chunk(3, start_step=4))  # replaces chunk 2, keeps chunk 1 until step 4
+    results = run(executor, 7)
+    assert [r.chunk_id for r in results] == [None, None, 1, 1, 3, 3, 3]

@@ -105,7 +105,8 @@ class ChunkExecutor:
         self._timeout = policy_timeout_steps
         self._step = 0
         self._active: _ActiveChunk | None = None
-        self._next: _ActiveChunk | None = None
+        self._waiting: list[_ActiveChunk] = []
+        """Accepted chunks whose start step is ahead, in increasing start order."""
         self._last_accept_step: int | None = None
         self._command: np.ndarray | None = None
         self.dropped_actions = 0
@@ -129,7 +130,7 @@ class ChunkExecutor:
     @property
     def running_chunk_id(self) -> int | None:
         """The newest accepted chunk (it may still wait for its start step)."""
-        newest = self._next or self._active
+        newest = self._newest()
         return None if newest is None else newest.chunk.chunk_id
 
     def steps_left(self) -> int:
@@ -138,7 +139,7 @@ class ChunkExecutor:
         This is what the policy's inference trigger compares with ``Δ``: a chunk waiting for its
         start step counts with the steps before it, during which the current chunk still runs.
         """
-        newest = self._next or self._active
+        newest = self._newest()
         if newest is None:
             return 0
         return max(0, newest.start_step + newest.executable - self._step)
@@ -177,10 +178,13 @@ class ChunkExecutor:
         )
         self.dropped_actions += late
         accepted = _ActiveChunk(chunk, quantized, start, executable)
+        # A fresher chunk supersedes every plan from its own start step on; earlier-starting
+        # waiting chunks still run until it starts.
+        self._waiting = [w for w in self._waiting if w.start_step < start]
         if start > self._step:
-            self._next = accepted
+            self._waiting.append(accepted)
         else:
-            self._active, self._next = accepted, None
+            self._active, self._waiting = accepted, []
         self._last_accept_step = self._step
         return late
 
@@ -188,8 +192,10 @@ class ChunkExecutor:
         """Execute the control step ``self.step`` and advance the clock by one."""
         step = self._step
         self._step += 1
-        if self._next is not None and step >= self._next.start_step:
-            self._active, self._next = self._next, None
+        due = [w for w in self._waiting if w.start_step <= step]
+        if due:
+            self._active = due[-1]
+            self._waiting = self._waiting[len(due) :]
         result = self._command_at(step, self._command)
         if not result.holding:
             self._command = result.command.copy()
@@ -225,9 +231,11 @@ class ChunkExecutor:
         return TickResult(step, safe, False, chunk_id, micro, clamped)
 
     def _chunk_at(self, step: int) -> _ActiveChunk | None:
-        if self._next is not None and step >= self._next.start_step:
-            return self._next
-        return self._active
+        due = [w for w in self._waiting if w.start_step <= step]
+        return due[-1] if due else self._active
+
+    def _newest(self) -> _ActiveChunk | None:
+        return self._waiting[-1] if self._waiting else self._active
 
     def _due_action(self, step: int) -> tuple[np.ndarray | None, int | None, int | None]:
         active = self._chunk_at(step)
