@@ -12,7 +12,6 @@ the policy can roll the state forward with exact step arithmetic.
 import time
 
 import numpy as np
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.timer import TimerInfo
@@ -26,7 +25,7 @@ from vlash_executor.tick_timing import TickTiming
 from vlash_msgs.msg import ActionChunk, ExecutedActions
 from vlash_policy.action_space import parse_action_space
 from vlash_policy.conversions import chunk_actions_array
-from vlash_policy.node_runner import run_node
+from vlash_policy.node_runner import parameter_descriptor, run_node
 from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
 
 # A policy stuck on one bad chunk logs its rejection once per this period, not every chunk.
@@ -40,17 +39,6 @@ SO101_JOINTS = [
     "wrist_roll",
     "gripper",
 ]
-
-
-def _descriptor(description: str, *, floats=None, ints=None) -> ParameterDescriptor:
-    descriptor = ParameterDescriptor(description=description)
-    if floats is not None:
-        descriptor.floating_point_range = [
-            FloatingPointRange(from_value=floats[0], to_value=floats[1])
-        ]
-    if ints is not None:
-        descriptor.integer_range = [IntegerRange(from_value=ints[0], to_value=ints[1], step=1)]
-    return descriptor
 
 
 class ExecutorNode(Node):
@@ -108,36 +96,40 @@ class ExecutorNode(Node):
         declared = self.declare_parameters(
             "",
             [
-                ("joint_names", SO101_JOINTS, _descriptor("Commanded joints, in action order.")),
+                (
+                    "joint_names",
+                    SO101_JOINTS,
+                    parameter_descriptor("Commanded joints, in action order."),
+                ),
                 (
                     "control_rate_hz",
                     30.0,
-                    _descriptor("Control steps per second.", floats=(1.0, 1000.0)),
+                    parameter_descriptor("Control steps per second.", floats=(1.0, 1000.0)),
                 ),
                 (
                     "strategy",
                     "vlash",
-                    _descriptor(f"Chunk switching strategy: {', '.join(STRATEGY_NAMES)}."),
+                    parameter_descriptor(f"Chunk switching strategy: {', '.join(STRATEGY_NAMES)}."),
                 ),
                 (
                     "position_lower",
                     [-3.2] * 6,
-                    _descriptor("Joint position lower limits (rad), one per joint."),
+                    parameter_descriptor("Joint position lower limits (rad), one per joint."),
                 ),
                 (
                     "position_upper",
                     [3.2] * 6,
-                    _descriptor("Joint position upper limits (rad), one per joint."),
+                    parameter_descriptor("Joint position upper limits (rad), one per joint."),
                 ),
                 (
                     "max_joint_velocity",
                     [3.0] * 6,
-                    _descriptor("Largest commanded joint speed (rad/s), one per joint."),
+                    parameter_descriptor("Largest commanded joint speed (rad/s), one per joint."),
                 ),
                 (
                     "policy_timeout_s",
                     1.0,
-                    _descriptor(
+                    parameter_descriptor(
                         "Hold when no chunk arrived for this long (0 disables).",
                         floats=(0.0, 3600.0),
                     ),
@@ -145,7 +137,7 @@ class ExecutorNode(Node):
                 (
                     "command_interface",
                     "forward_position",
-                    _descriptor(
+                    parameter_descriptor(
                         "Command form: forward_position (Float64MultiArray every tick), "
                         "joint_trajectory (timed JointTrajectory on chunk switch) or "
                         "joint_state (JointState every tick)."

@@ -8,7 +8,6 @@ command) and reports task events (target shown, hit, missed).
 
 import numpy as np
 from geometry_msgs.msg import Point
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
@@ -19,18 +18,7 @@ from vlash_executor.sim.so101_env import WhackAMoleEnv
 from vlash_executor.trajectory_follower import TrajectoryFollower
 from vlash_msgs.msg import TaskEvent
 from vlash_policy.image_conversion import rgb_to_image_fields
-from vlash_policy.node_runner import run_node
-
-
-def _descriptor(description: str, *, floats=None, ints=None) -> ParameterDescriptor:
-    descriptor = ParameterDescriptor(description=description)
-    if floats is not None:
-        descriptor.floating_point_range = [
-            FloatingPointRange(from_value=floats[0], to_value=floats[1])
-        ]
-    if ints is not None:
-        descriptor.integer_range = [IntegerRange(from_value=ints[0], to_value=ints[1], step=1)]
-    return descriptor
+from vlash_policy.node_runner import parameter_descriptor, run_node
 
 
 class SimArmNode(Node):
@@ -43,36 +31,48 @@ class SimArmNode(Node):
             for param in self.declare_parameters(
                 "",
                 [
-                    ("seed", 0, _descriptor("Task random seed.", ints=(0, 2**31 - 1))),
+                    ("seed", 0, parameter_descriptor("Task random seed.", ints=(0, 2**31 - 1))),
                     (
                         "sim_rate_hz",
                         30.0,
-                        _descriptor("Physics control periods per second.", floats=(1.0, 500.0)),
+                        parameter_descriptor(
+                            "Physics control periods per second.", floats=(1.0, 500.0)
+                        ),
                     ),
                     (
                         "image_every_n_steps",
                         1,
-                        _descriptor("Publish a camera frame every n steps.", ints=(1, 1000)),
+                        parameter_descriptor(
+                            "Publish a camera frame every n steps.", ints=(1, 1000)
+                        ),
                     ),
-                    ("image_size", 96, _descriptor("Square camera image size.", ints=(8, 1024))),
+                    (
+                        "image_size",
+                        96,
+                        parameter_descriptor("Square camera image size.", ints=(8, 1024)),
+                    ),
                     (
                         "target_lifetime_s",
                         2.0,
-                        _descriptor("How long a target stays.", floats=(0.05, 600.0)),
+                        parameter_descriptor("How long a target stays.", floats=(0.05, 600.0)),
                     ),
                     (
                         "target_gap_s",
                         0.5,
-                        _descriptor("Idle time between targets.", floats=(0.0, 600.0)),
+                        parameter_descriptor("Idle time between targets.", floats=(0.0, 600.0)),
                     ),
                     (
                         "hit_radius_m",
                         0.03,
-                        _descriptor(
+                        parameter_descriptor(
                             "Tip-to-target distance that counts as a hit.", floats=(0.001, 1.0)
                         ),
                     ),
-                    ("camera_frame_id", "scene_camera", _descriptor("frame_id of the images.")),
+                    (
+                        "camera_frame_id",
+                        "scene_camera",
+                        parameter_descriptor("frame_id of the images."),
+                    ),
                 ],
             )
         }

@@ -1,4 +1,7 @@
-"""How every VLASH node process runs: the ``rclpy.init()`` context, one single-threaded executor.
+"""How every VLASH node process runs and describes its parameters.
+
+Each node runs in the ``rclpy.init()`` context on one single-threaded executor, and declares each
+parameter once with a descriptor (description and, where it has one, its range).
 
 A single-threaded executor delivers every timer tick on time on these 2-core machines, where
 ``MultiThreadedExecutor`` lost most callbacks (rclpy issues #1452, #1223); work that may take long
@@ -8,6 +11,7 @@ A single-threaded executor delivers every timer tick on time on these 2-core mac
 from collections.abc import Callable
 
 import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
@@ -31,3 +35,20 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> No
                 node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+
+
+def parameter_descriptor(
+    description: str,
+    *,
+    floats: tuple[float, float] | None = None,
+    ints: tuple[int, int] | None = None,
+) -> ParameterDescriptor:
+    """Descriptor of one parameter: its description and an optional inclusive range."""
+    descriptor = ParameterDescriptor(description=description)
+    if floats is not None:
+        descriptor.floating_point_range = [
+            FloatingPointRange(from_value=floats[0], to_value=floats[1])
+        ]
+    if ints is not None:
+        descriptor.integer_range = [IntegerRange(from_value=ints[0], to_value=ints[1], step=1)]
+    return descriptor

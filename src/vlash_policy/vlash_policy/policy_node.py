@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
@@ -25,76 +24,78 @@ from vlash_policy.conversions import executed_actions_arrays, fill_chunk_actions
 from vlash_policy.embedded import default_checkpoint_dir
 from vlash_policy.image_conversion import compressed_to_rgb, image_to_rgb, try_cv_bridge
 from vlash_policy.inference_planner import ExecutorReport, InferencePlanner, InferenceRequest
-from vlash_policy.node_runner import run_node
+from vlash_policy.node_runner import parameter_descriptor, run_node
 from vlash_policy.observation_sync import Observation, ObservationSynchronizer
 from vlash_policy.policy_interface import FlowVLAPolicy
 from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
 from vlash_policy.timeline import DelayEstimator
 
-
-def _descriptor(description: str, *, floats=None, ints=None) -> ParameterDescriptor:
-    descriptor = ParameterDescriptor(description=description)
-    if floats is not None:
-        descriptor.floating_point_range = [
-            FloatingPointRange(from_value=floats[0], to_value=floats[1])
-        ]
-    if ints is not None:
-        descriptor.integer_range = [IntegerRange(from_value=ints[0], to_value=ints[1], step=1)]
-    return descriptor
-
-
 PARAMETERS = [
     (
         "model_path",
         "",
-        _descriptor("Checkpoint directory of the VLA; empty = the embedded sim default."),
+        parameter_descriptor("Checkpoint directory of the VLA; empty = the embedded sim default."),
     ),
-    ("instruction", "touch the red target", _descriptor("Language instruction for the VLA.")),
+    (
+        "instruction",
+        "touch the red target",
+        parameter_descriptor("Language instruction for the VLA."),
+    ),
     (
         "image_topics",
         ["camera/image_raw"],
-        _descriptor("Camera topics, in the model's camera order."),
+        parameter_descriptor("Camera topics, in the model's camera order."),
     ),
-    ("compressed_images", False, _descriptor("Subscribe to sensor_msgs/CompressedImage.")),
-    ("strategy", "vlash", _descriptor(f"Chunk strategy: {', '.join(STRATEGY_NAMES)}.")),
-    ("delay_mode", "measured", _descriptor("Inference delay Δ: measured or fixed.")),
-    ("fixed_delay_steps", 2, _descriptor("Δ when delay_mode is fixed.", ints=(0, 1000))),
+    ("compressed_images", False, parameter_descriptor("Subscribe to sensor_msgs/CompressedImage.")),
+    ("strategy", "vlash", parameter_descriptor(f"Chunk strategy: {', '.join(STRATEGY_NAMES)}.")),
+    ("delay_mode", "measured", parameter_descriptor("Inference delay Δ: measured or fixed.")),
+    ("fixed_delay_steps", 2, parameter_descriptor("Δ when delay_mode is fixed.", ints=(0, 1000))),
     (
         "delay_percentile",
         95.0,
-        _descriptor("Latency percentile that sets a measured Δ.", floats=(0.0, 100.0)),
+        parameter_descriptor("Latency percentile that sets a measured Δ.", floats=(0.0, 100.0)),
     ),
-    ("delay_margin_steps", 1, _descriptor("Steps added to a measured Δ.", ints=(0, 1000))),
+    ("delay_margin_steps", 1, parameter_descriptor("Steps added to a measured Δ.", ints=(0, 1000))),
     (
         "trigger_margin_steps",
         1,
-        _descriptor("Start inferring when steps left reach Δ plus this.", ints=(0, 1000)),
+        parameter_descriptor("Start inferring when steps left reach Δ plus this.", ints=(0, 1000)),
     ),
     (
         "execution_horizon",
         0,
-        _descriptor(
+        parameter_descriptor(
             "K: actions executed per chunk before the next is due (0 = the whole chunk).",
             ints=(0, 10000),
         ),
     ),
-    ("refine", True, _descriptor("Run the confidence rater and AFM after SFM (AsyncVLA).")),
+    (
+        "refine",
+        True,
+        parameter_descriptor("Run the confidence rater and AFM after SFM (AsyncVLA)."),
+    ),
     (
         "refine_threshold",
         0.5,
-        _descriptor("Rater confidence below which an action is regenerated.", floats=(0.01, 0.99)),
+        parameter_descriptor(
+            "Rater confidence below which an action is regenerated.", floats=(0.01, 0.99)
+        ),
     ),
     (
         "quantization",
         1,
-        _descriptor("Action quantization q: micro-actions merged per step.", ints=(1, 100)),
+        parameter_descriptor(
+            "Action quantization q: micro-actions merged per step.", ints=(1, 100)
+        ),
     ),
-    ("device", "cpu", _descriptor("Torch device of the model.")),
-    ("seed", 0, _descriptor("Seed of the flow-matching noise.", ints=(0, 2**31 - 1))),
+    ("device", "cpu", parameter_descriptor("Torch device of the model.")),
+    ("seed", 0, parameter_descriptor("Seed of the flow-matching noise.", ints=(0, 2**31 - 1))),
     (
         "sync_tolerance_s",
         0.05,
-        _descriptor("Largest stamp gap when pairing images and joint states.", floats=(0.0, 10.0)),
+        parameter_descriptor(
+            "Largest stamp gap when pairing images and joint states.", floats=(0.0, 10.0)
+        ),
     ),
 ]
 
