@@ -7,6 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
+import tiny_vla
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -21,38 +22,9 @@ from vlash_policy.model.checkpoint import (
 
 
 def tiny_config(**overrides) -> VLAConfig:
-    base = VLAConfig(
-        vision_config={
-            "model_type": "siglip_vision_model",
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 16,
-        },
-        text_config={
-            "model_type": "qwen2",
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 128,
-        },
-        action_dim=3,
-        state_dim=2,
-        horizon=4,
-        image_size=32,
-        expert_width=16,
-        expert_mlp_width=32,
-        num_steps=2,
-        rater_hidden=16,
-        rater_layers=1,
-        rater_heads=2,
-        joint_names=["a", "b", "c"],
+    return tiny_vla.tiny_config(
+        **{"horizon": 4, "num_cameras": 1, "camera_names": ["front"], "num_steps": 2, **overrides}
     )
-    return dataclasses.replace(base, **overrides)
 
 
 def stats(state_dim: int = 2, action_dim: int = 3) -> NormalizationStats:

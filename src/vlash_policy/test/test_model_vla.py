@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
+import tiny_vla
 import torch
 
 from asyncvla_refiner.flow_matching import sample_sfm
@@ -13,41 +12,10 @@ from vlash_policy.model import FlowNoise, FlowVLA, Observation, VLAConfig
 
 
 def tiny_config(**overrides) -> VLAConfig:
-    base = VLAConfig(
-        vision_config={
-            "model_type": "siglip_vision_model",
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 16,
-        },
-        text_config={
-            "model_type": "qwen2",
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "vocab_size": 20,
-            "max_position_embeddings": 128,
-        },
-        action_dim=3,
-        state_dim=2,
-        horizon=5,
-        num_cameras=2,
-        camera_names=["front", "wrist"],
-        image_size=32,
-        expert_width=16,
-        expert_mlp_width=32,
-        num_steps=3,
-        rater_hidden=16,
-        rater_layers=1,
-        rater_heads=2,
-        joint_names=["a", "b", "c"],
-    )
-    return dataclasses.replace(base, **overrides)
+    # A fixed vocabulary: these tests feed token ids directly, without a tokenizer.
+    config = tiny_vla.tiny_config(**overrides)
+    config.text_config["vocab_size"] = 20
+    return config
 
 
 def make_model(**overrides) -> FlowVLA:

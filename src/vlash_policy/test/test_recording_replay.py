@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tiny_vla
 import torch
 
 from vlash_policy.data.normalization import FeatureStats, NormalizationStats
@@ -31,37 +32,12 @@ T = TYPESTORE.types
 
 
 def tiny_config() -> VLAConfig:
-    return VLAConfig(
-        vision_config={
-            "model_type": "siglip_vision_model",
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 16,
-        },
-        text_config={
-            "model_type": "qwen2",
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 128,
-        },
-        action_dim=D,
+    return tiny_vla.tiny_config(
+        text_layers=1,
         state_dim=D,
-        horizon=H,
         num_cameras=1,
         camera_names=["front"],
-        image_size=32,
-        expert_width=16,
-        expert_mlp_width=32,
         num_steps=2,
-        rater_hidden=16,
-        rater_layers=1,
-        rater_heads=2,
         joint_names=JOINTS,
     )
 
