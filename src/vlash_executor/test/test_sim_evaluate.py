@@ -4,15 +4,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from vlash_executor.sim.evaluate import (
     bootstrap_mean_interval,
     evaluate,
     format_table,
     main,
-    wilson_interval,
 )
 from vlash_policy.data.normalization import FeatureStats, NormalizationStats
 from vlash_policy.model.checkpoint import build_default_model, save_checkpoint
@@ -29,28 +26,6 @@ def random_checkpoint(tmp_path_factory):
     return save_checkpoint(
         model, tmp_path_factory.mktemp("ckpt") / "tiny", tokenizer=tokenizer, normalization=stats
     )
-
-
-def test_wilson_interval_matches_the_textbook_example():
-    # Wilson (1927) score interval for 8/10 at 95 %: [0.4902, 0.9433] (e.g. Newcombe 1998).
-    low, high = wilson_interval(8, 10)
-    assert low == pytest.approx(0.4902, abs=1e-4)
-    assert high == pytest.approx(0.9433, abs=1e-4)
-    assert wilson_interval(0, 0) == (0.0, 1.0)
-    assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
-
-
-@settings(max_examples=25, deadline=None)
-@given(st.integers(1, 500), st.data())
-def test_wilson_interval_contains_the_estimate(trials, data):
-    successes = data.draw(st.integers(0, trials))
-    low, high = wilson_interval(successes, trials)
-    assert 0.0 <= low <= successes / trials <= high <= 1.0
-
-
-def test_wilson_interval_rejects_impossible_counts():
-    with pytest.raises(ValueError, match="successes"):
-        wilson_interval(4, 3)
 
 
 def test_bootstrap_interval():

@@ -23,6 +23,14 @@ def test_wilson_interval_hand_computed():
     assert common.wilson_interval(0, 20)[0] == 0.0 and common.wilson_interval(20, 20)[1] == 1.0
 
 
+def test_wilson_interval_matches_the_textbook_example():
+    # Wilson (1927) score interval for 8/10 at 95 %: [0.4902, 0.9433] (e.g. Newcombe 1998).
+    low, high = common.wilson_interval(8, 10)
+    assert low == pytest.approx(0.4902, abs=1e-4)
+    assert high == pytest.approx(0.9433, abs=1e-4)
+    assert common.wilson_interval(0, 5)[0] == 0.0 and common.wilson_interval(5, 5)[1] == 1.0
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 500).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
 def test_wilson_interval_contains_the_rate(case):

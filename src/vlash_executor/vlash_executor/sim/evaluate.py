@@ -29,27 +29,12 @@ import numpy as np
 
 from vlash_executor.sim.simulated_loop import ExpertChunkPolicy, run_simulated_loop
 from vlash_executor.sim.so101_env import WhackAMoleEnv
+from vlash_policy.benchmarks.common import wilson_interval
 from vlash_policy.policy_interface import ChunkPolicy, FlowVLAPolicy
 from vlash_policy.strategies import get_strategy
 
-Z_95 = 1.959963984540054  # standard normal quantile 0.975
 BOOTSTRAP_SAMPLES = 2000
 INSTRUCTION = "touch the red target"
-
-
-def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion; (0, 1) when there are no trials."""
-    if trials < 0 or not 0 <= successes <= max(trials, 0):
-        raise ValueError(f"need 0 <= successes <= trials, got successes={successes}, {trials=}")
-    if trials == 0:
-        return 0.0, 1.0
-    p = successes / trials
-    denom = 1.0 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1.0 - p) / trials + z * z / (4 * trials * trials)) / denom
-    # The exact interval always contains p (it touches 0 or 1 at p = 0 or 1); min/max only
-    # absorbs rounding there.
-    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 def bootstrap_mean_interval(
