@@ -25,10 +25,10 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
-from vlash_executor.executor_node import SO101_JOINTS
 from vlash_msgs.msg import ActionChunk, ExecutedActions
+from vlash_policy.so101 import SO101_JOINT_NAMES
 
-JOINTS = list(SO101_JOINTS)
+JOINTS = list(SO101_JOINT_NAMES)
 # Deep enough that no report or command is ever replaced before this process takes it.
 KEEP_ALL = QoSProfile(depth=100_000, reliability=ReliabilityPolicy.RELIABLE)
 COMMAND_TOPICS = {

