@@ -3,29 +3,19 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
+from vlash_executor.benchmarks import episodes
 from vlash_executor.sim.evaluate import (
     bootstrap_mean_interval,
     evaluate,
     format_table,
     main,
 )
-from vlash_policy.data.normalization import FeatureStats, NormalizationStats
-from vlash_policy.model.checkpoint import build_default_model, save_checkpoint
-
-HOME = np.array([0.0, -0.9, 0.9, 0.9, 0.0, 0.0])
 
 
 @pytest.fixture(scope="module")
 def random_checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    model, tokenizer = build_default_model()
-    rows = HOME + 0.1 * np.random.default_rng(0).standard_normal((64, HOME.size))
-    stats = NormalizationStats(state=FeatureStats.of(rows), action=FeatureStats.of(rows))
-    return save_checkpoint(
-        model, tmp_path_factory.mktemp("ckpt") / "tiny", tokenizer=tokenizer, normalization=stats
-    )
+    return episodes.random_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
 
 
 def test_bootstrap_interval():
