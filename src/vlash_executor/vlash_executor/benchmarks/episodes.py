@@ -15,9 +15,11 @@ the same seed.
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -299,3 +301,53 @@ def resolve_checkpoint(checkpoint: Path | None, *, horizon: int = 16) -> tuple[P
     if not (directory / "config.json").exists():
         random_checkpoint(directory, horizon=horizon)
     return directory, "RANDOM weights (no trained checkpoint found): hit rates are meaningless"
+
+
+@dataclass
+class SimulatedSetup:
+    """What a simulated benchmark's ``main`` starts from: its CLI, size, task and checkpoint."""
+
+    args: argparse.Namespace
+    config: dict[str, object]
+    """The run's size (``QUICK`` or ``DEFAULT``) with the command line's overrides applied."""
+    task: Task
+    checkpoint: Path
+    described: dict[str, object]
+    """Checkpoint and task as recorded in the result JSON."""
+
+
+def simulated_setup(
+    name: str,
+    description: str,
+    argv: Sequence[str] | None,
+    *,
+    quick: Mapping[str, object],
+    default: Mapping[str, object],
+    unit: str,
+    workers: bool = False,
+) -> SimulatedSetup:
+    """Parse a simulated benchmark's command line and resolve its checkpoint.
+
+    Every such benchmark takes the suite's common flags plus ``--checkpoint`` and ``--episodes``
+    (per ``unit``), and ``--workers`` when it runs points in parallel.
+    """
+    from vlash_policy.benchmarks import common
+
+    p = common.parser(name, description)
+    p.add_argument("--checkpoint", type=Path, help="VLA checkpoint (default: embedded trained)")
+    p.add_argument("--episodes", type=int, help=f"episodes per {unit} (default 200)")
+    if workers:
+        p.add_argument("--workers", type=int, help="processes (default 2)")
+    args = p.parse_args(argv)
+    config = dict(quick if args.quick else default)
+    for key in ("episodes", "workers"):
+        if getattr(args, key, None) is not None:
+            config[key] = getattr(args, key)
+    task = Task()
+    checkpoint, checkpoint_description = resolve_checkpoint(args.checkpoint)
+    described = {
+        "checkpoint": str(checkpoint),
+        "checkpoint_description": checkpoint_description,
+        "task": task.__dict__,
+    }
+    return SimulatedSetup(args, config, task, checkpoint, described)

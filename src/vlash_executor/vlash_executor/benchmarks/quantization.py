@@ -20,8 +20,8 @@ from vlash_executor.benchmarks.episodes import (
     Point,
     PolicySpec,
     Task,
-    resolve_checkpoint,
     run_points,
+    simulated_setup,
     summarise,
 )
 from vlash_executor.sim.simulated_loop import DEFAULT_MAX_JOINT_SPEED_RAD_S
@@ -134,30 +134,22 @@ def plot(rows: list[dict[str, object]]):
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
-    p = common.parser(NAME, __doc__.splitlines()[0])
-    p.add_argument("--checkpoint", type=Path, help="VLA checkpoint (default: embedded trained)")
-    p.add_argument("--episodes", type=int, help="episodes per point (default 200)")
-    args = p.parse_args(argv)
-    config = dict(QUICK if args.quick else DEFAULT)
-    if args.episodes is not None:
-        config["episodes"] = args.episodes
-    task = Task()
-    checkpoint, description = resolve_checkpoint(args.checkpoint)
+    setup = simulated_setup(
+        NAME, __doc__.splitlines()[0], argv, quick=QUICK, default=DEFAULT, unit="point"
+    )
     start = time.perf_counter()
-    rows = run(checkpoint=checkpoint, task=task, **config)
+    rows = run(checkpoint=setup.checkpoint, task=setup.task, **setup.config)
     for row, ratio in zip(rows, speedups(rows), strict=True):
         row["speedup_vs_q1"] = ratio
     return common.write_result(
-        args.out,
+        setup.args.out,
         NAME,
-        quick=args.quick,
+        quick=setup.args.quick,
         config={
-            **config,
+            **setup.config,
             "strategy": "vlash",
             "profile_max_joint_speed_rad_s": DEFAULT_MAX_JOINT_SPEED_RAD_S,
-            "checkpoint": str(checkpoint),
-            "checkpoint_description": description,
-            "task": task.__dict__,
+            **setup.described,
         },
         results={"points": rows},
         paper=PAPER,

@@ -29,8 +29,8 @@ from vlash_executor.benchmarks.episodes import (
     PolicySpec,
     Task,
     point_config,
-    resolve_checkpoint,
     run_points,
+    simulated_setup,
     summarise,
 )
 from vlash_policy.benchmarks import common
@@ -160,30 +160,26 @@ def plot(results: dict[str, list[dict[str, object]]]):
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
-    p = common.parser(NAME, __doc__.splitlines()[0])
-    p.add_argument("--checkpoint", type=Path, help="VLA checkpoint (default: embedded trained)")
-    p.add_argument("--episodes", type=int, help="episodes per point (default 200)")
-    p.add_argument("--workers", type=int, help="processes (default 2)")
-    args = p.parse_args(argv)
-    config = dict(QUICK if args.quick else DEFAULT)
-    if args.episodes is not None:
-        config["episodes"] = args.episodes
-    if args.workers is not None:
-        config["workers"] = args.workers
-    task = Task()
-    checkpoint, description = resolve_checkpoint(args.checkpoint)
+    setup = simulated_setup(
+        NAME,
+        __doc__.splitlines()[0],
+        argv,
+        quick=QUICK,
+        default=DEFAULT,
+        unit="point",
+        workers=True,
+    )
+    config = setup.config
     start = time.perf_counter()
-    results = run(checkpoint=checkpoint, task=task, **config)
+    results = run(checkpoint=setup.checkpoint, task=setup.task, **config)
     runtime = time.perf_counter() - start
     return common.write_result(
-        args.out,
+        setup.args.out,
         NAME,
-        quick=args.quick,
+        quick=setup.args.quick,
         config={
             **config,
-            "checkpoint": str(checkpoint),
-            "checkpoint_description": description,
-            "task": task.__dict__,
+            **setup.described,
             "learned_strategies": {k: list(v) for k, v in LEARNED_STRATEGIES.items()},
             "point_example": point_config(
                 Point(PolicySpec("expert"), "vlash", 0, config["execution_horizon"])
