@@ -29,6 +29,7 @@ from rosbags.highlevel import AnyReader
 from vlash_msgs.msg import ActionChunk, ExecutedActions, RolledState
 from vlash_policy.recording.bag_io import metadata_topic_counts
 from vlash_policy.recording.recorder_node import message_class
+from vlash_policy.stamps import stamp_ns
 
 pytest_plugins = ("checkpoints",)
 
@@ -50,10 +51,6 @@ RECORDED = {
 # Bounded waits (the policy needs about 10 s to import torch and load; more under load).
 START_TIMEOUT_S = 120.0
 RUN_TIMEOUT_S = 120.0
-
-
-def _stamp_ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 def _decode(raws: Sequence[bytes], topic: str) -> list:
@@ -84,7 +81,7 @@ def _order_key(topic: str) -> Callable[[bytes], tuple]:
             return (msg.step, raw)
         if isinstance(msg, ActionChunk):
             return (msg.chunk_id, raw)
-        return (_stamp_ns(msg.header.stamp), raw)
+        return (stamp_ns(msg.header.stamp), raw)
 
     return key
 

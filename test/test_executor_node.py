@@ -27,6 +27,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from vlash_msgs.msg import ActionChunk, ExecutedActions
 from vlash_policy.so101 import SO101_JOINT_NAMES
+from vlash_policy.stamps import stamp_ns
 
 JOINTS = list(SO101_JOINT_NAMES)
 # Deep enough that no report or command is ever replaced before this process takes it.
@@ -39,10 +40,6 @@ COMMAND_TOPICS = {
 # Generous bounds for waits measured in executor ticks (the node starts in 1-3 s here).
 START_TIMEOUT_S = 60.0
 TICK_TIMEOUT_S = 60.0
-
-
-def _stamp_ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 @dataclass(frozen=True)
@@ -378,14 +375,14 @@ def test_silent_policy_holds_the_last_command_every_tick(make_rig):
         assert [e.index for e in entries] == list(range(ran))
         assert [e.step for e in entries] == list(range(arrival, arrival + ran))
         last = actions[ran - 1].astype(np.float32).astype(np.float64)
-        commands = {_stamp_ns(c.header.stamp): c for c in rig.commands}
+        commands = {stamp_ns(c.header.stamp): c for c in rig.commands}
         for step in range(arrival + ran, rig.latest_step + 1):
             report = rig.report(step)
             assert report.holding and report.running_chunk_id == chunk_id, report
             # Exhausted: nothing left. Timed out: the remainder stays, but is not executed.
             left = 0 if ran == horizon else arrival + horizon - (step + 1)
             assert report.steps_left == left, report
-            command = commands.get(_stamp_ns(report.header.stamp))
+            command = commands.get(stamp_ns(report.header.stamp))
             if command is not None:  # its command may still be in flight for the newest ticks
                 assert list(command.position) == last.tolist(), f"hold at step {step}"
 
@@ -397,12 +394,12 @@ def test_silent_policy_holds_the_last_command_every_tick(make_rig):
         TICK_TIMEOUT_S,
         f"JointState command of step {last_report.step}",
     )
-    command_stamps = [_stamp_ns(c.header.stamp) for c in rig.commands]
+    command_stamps = [stamp_ns(c.header.stamp) for c in rig.commands]
     first = command_stamps[0]
     report_stamps = [
-        _stamp_ns(m.header.stamp)
+        stamp_ns(m.header.stamp)
         for m in rig.feedback
-        if first <= _stamp_ns(m.header.stamp) <= _stamp_ns(last_report.header.stamp)
+        if first <= stamp_ns(m.header.stamp) <= stamp_ns(last_report.header.stamp)
     ]
     assert command_stamps[: len(report_stamps)] == report_stamps
     assert all(list(c.name) == JOINTS for c in rig.commands)
@@ -455,6 +452,6 @@ def test_joint_trajectory_is_sent_once_per_chunk_with_increasing_times(make_rig)
         assert list(trajectory.joint_names) == JOINTS
         positions = np.array([p.positions for p in trajectory.points])
         assert positions.tolist() == actions.astype(np.float32).astype(np.float64).tolist()
-        times = [_stamp_ns(p.time_from_start) for p in trajectory.points]
+        times = [stamp_ns(p.time_from_start) for p in trajectory.points]
         assert all(b > a for a, b in itertools.pairwise(times)), times
         assert times == [round((i + 1) * rig.period * 1e9) for i in range(len(times))]

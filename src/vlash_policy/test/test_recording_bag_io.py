@@ -22,10 +22,10 @@ from vlash_policy.recording.bag_io import (
     parse_topic_specs,
     read_messages,
     stale_types,
-    stamp_ns,
     to_builtin,
 )
 from vlash_policy.recording.random_messages import random_message
+from vlash_policy.stamps import stamp_ns
 
 TYPESTORE = make_typestore()
 T = TYPESTORE.types

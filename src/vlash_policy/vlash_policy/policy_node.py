@@ -27,6 +27,7 @@ from vlash_policy.inference_planner import ExecutorReport, InferencePlanner, Inf
 from vlash_policy.node_runner import parameter_descriptor, run_node
 from vlash_policy.observation_sync import Observation, ObservationSynchronizer
 from vlash_policy.policy_interface import FlowVLAPolicy
+from vlash_policy.stamps import stamp_seconds
 from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
 from vlash_policy.timeline import DelayEstimator
 
@@ -175,7 +176,7 @@ class PolicyNode(Node):
         except ValueError as error:
             self.get_logger().error(f"camera {camera}: {error}", throttle_duration_sec=5.0)
             return
-        self._sync.add_image(camera, _seconds(msg.header.stamp), rgb)
+        self._sync.add_image(camera, stamp_seconds(msg.header.stamp), rgb)
 
     def _on_joint_state(self, msg: JointState) -> None:
         index = {name: i for i, name in enumerate(msg.name)}
@@ -186,7 +187,7 @@ class PolicyNode(Node):
             )
             return
         positions = [msg.position[index[n]] for n in self._joint_names]
-        self._sync.add_joint_state(_seconds(msg.header.stamp), np.asarray(positions))
+        self._sync.add_joint_state(stamp_seconds(msg.header.stamp), np.asarray(positions))
 
     def _on_feedback(self, msg: ExecutedActions) -> None:
         if list(msg.joint_names) != self._joint_names:
@@ -208,7 +209,7 @@ class PolicyNode(Node):
             steps_left=msg.steps_left,
             running_chunk_id=msg.running_chunk_id,
         )
-        planner.on_feedback(report, _seconds(msg.header.stamp))
+        planner.on_feedback(report, stamp_seconds(msg.header.stamp))
         if not planner.should_start_inference():
             return
         observation = self._sync.latest(not_after_s=planner.clock.latest_stamp)
@@ -327,10 +328,6 @@ class PolicyNode(Node):
         self._jobs.put(None)
         self._worker.join(timeout=5.0)
         super().destroy_node()
-
-
-def _seconds(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def _stamp(seconds: float) -> Time:

@@ -42,6 +42,7 @@ import numpy as np
 
 from vlash_executor.benchmarks.episodes import random_checkpoint
 from vlash_policy.benchmarks import common
+from vlash_policy.stamps import stamp_ns
 
 NAME = "reaction"
 HORIZON = 25
@@ -178,10 +179,6 @@ def record_run(
     return bag
 
 
-def _ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
-
-
 def _stats_ms(values: Sequence[float]) -> dict[str, float | int | None]:
     if not values:
         return {"n": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
@@ -204,10 +201,10 @@ def analyse(bag: Path) -> dict[str, object]:
     for m in read_messages(bag, RECORDED):
         msg = m.message
         if m.topic == "/sim/task_events" and msg.kind == "shown":
-            shown.append(_ns(msg.header.stamp))
+            shown.append(stamp_ns(msg.header.stamp))
         elif m.topic == "/vlash/action_chunk":
             chunks[int(msg.chunk_id)] = (
-                _ns(msg.header.stamp),
+                stamp_ns(msg.header.stamp),
                 m.log_time_ns,
                 int(msg.start_step),
                 float(msg.inference_time.total),
@@ -223,7 +220,7 @@ def analyse(bag: Path) -> dict[str, object]:
     # (tick stamp, chunk id) of every executed action, in step order; a chunk published before
     # the recorder had discovered the policy is not in the bag and cannot be attributed.
     executed = [
-        (_ns(r.header.stamp), int(r.chunk_ids[0]))
+        (stamp_ns(r.header.stamp), int(r.chunk_ids[0]))
         for r in reports
         if not r.holding and int(r.chunk_ids[0]) in chunks
     ]
@@ -243,7 +240,7 @@ def analyse(bag: Path) -> dict[str, object]:
     missed_total = missed_inferring = 0
     previous = None
     for r in reports:
-        stamp = _ns(r.header.stamp)
+        stamp = stamp_ns(r.header.stamp)
         inferring = any(a <= stamp <= b for a, b in windows)
         lateness_all.append(float(r.tick_lateness))
         if inferring:

@@ -30,6 +30,7 @@ from rosbags.typesys.store import Typestore
 from vlash_policy.action_space import ActionSpace
 from vlash_policy.data.episode import Episode
 from vlash_policy.data.lerobot_v3 import write_lerobot_dataset
+from vlash_policy.stamps import stamp_seconds
 
 EXECUTED_TYPE = "vlash_msgs/msg/ExecutedActions"
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -49,10 +50,6 @@ def vlash_typestore(msg_dir: str | Path = DEFAULT_MSG_DIR) -> Typestore:
         types.update(get_types_from_msg(path.read_text(), f"vlash_msgs/msg/{path.stem}"))
     store.register(types)
     return store
-
-
-def _stamp(header: object) -> float:
-    return header.stamp.sec + header.stamp.nanosec * 1e-9  # type: ignore[attr-defined]
 
 
 def _image_array(msg: object) -> np.ndarray:
@@ -116,7 +113,7 @@ def bag_to_episode(
                 joint_names = joint_names or names
                 if names and names != joint_names:
                     raise ValueError(f"joint_names changed within {bag_dir}: {names}")
-                step_stamps[int(msg.step)] = _stamp(msg.header)
+                step_stamps[int(msg.step)] = stamp_seconds(msg.header.stamp)
                 if msg.control_period > 0:
                     periods.append(float(msg.control_period))
                 rows = np.asarray(msg.commanded_positions, np.float64)
@@ -124,9 +121,16 @@ def bag_to_episode(
                 for k, row in zip(msg.steps, rows, strict=True):
                     commands[int(k)] = row
             elif conn.topic == joint_states_topic:
-                states.append((_stamp(msg.header), dict(zip(msg.name, msg.position, strict=True))))
+                states.append(
+                    (
+                        stamp_seconds(msg.header.stamp),
+                        dict(zip(msg.name, msg.position, strict=True)),
+                    )
+                )
             else:
-                frames.setdefault(conn.topic, []).append((_stamp(msg.header), _image_array(msg)))
+                frames.setdefault(conn.topic, []).append(
+                    (stamp_seconds(msg.header.stamp), _image_array(msg))
+                )
     if not commands or joint_names is None:
         raise ValueError(f"bag {bag_dir} has no executed actions")
     period = float(np.median(periods)) if periods else None

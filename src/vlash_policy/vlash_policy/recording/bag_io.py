@@ -269,11 +269,6 @@ def metadata_topic_counts(path: str | Path) -> dict[str, int]:
     }
 
 
-def stamp_ns(stamp: Any) -> int:
-    """``builtin_interfaces/Time`` (any message flavour) as integer nanoseconds."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 def to_builtin(value: Any) -> Any:
     """Plain dicts/lists of any message flavour, so messages compare field by field.
 

@@ -38,7 +38,8 @@ from vlash_policy.model.checkpoint import CONFIG_FILE
 from vlash_policy.model.config import VLAConfig
 from vlash_policy.observation_sync import ObservationSynchronizer
 from vlash_policy.policy_interface import FlowVLAPolicy
-from vlash_policy.recording.bag_io import read_messages, stamp_ns
+from vlash_policy.recording.bag_io import read_messages
+from vlash_policy.stamps import stamp_ns
 from vlash_policy.strategies import get_strategy
 
 CHUNK_TOPIC = "/vlash/action_chunk"
