@@ -39,6 +39,8 @@ TIP_SITE = "gripperframe"
 CAMERA_NAME = "scene_camera"
 TARGET_BODY = "target"
 TARGET_GEOM = "target"
+STEM_GEOM = "target_stem"
+MARK_GEOM = "target_mark"
 
 # A raised, retracted pose with the tip above the middle of the target region.
 HOME_POSITION = np.array([0.0, -0.9, 0.9, 0.9, 0.0, 0.0])
@@ -52,7 +54,15 @@ MAX_SAMPLING_ATTEMPTS = 10_000
 PHYSICS_TIMESTEP_S = 0.002
 TARGET_VISUAL_RADIUS_M = 0.018
 TARGET_RGBA = np.array([0.95, 0.05, 0.05, 1.0])
-HIDDEN_RGBA = np.array([0.95, 0.05, 0.05, 0.0])
+# One camera sees a sphere only up to its depth along the viewing ray (a 1.8 cm sphere is ~4 px
+# wide, too small for its apparent size to tell depth). Like a mole on its stick, each target
+# stands on a thin stem from a dark mark on the floor: the mark fixes (x, y) and the sphere's
+# height along the stem fixes z, so a single 96 px view determines the target in 3-D.
+STEM_RADIUS_M = 0.004
+STEM_RGBA = np.array([0.15, 0.15, 0.55, 1.0])
+MARK_RADIUS_M = 0.022
+MARK_HALF_HEIGHT_M = 0.001
+MARK_RGBA = np.array([0.1, 0.1, 0.35, 1.0])
 CAMERA_POSITION = np.array([0.62, -0.52, 0.50])
 CAMERA_LOOK_AT = np.array([0.20, 0.0, 0.10])
 CAMERA_FOVY_DEG = 50.0
@@ -157,12 +167,24 @@ def build_model(image_size: int) -> mujoco.MjModel:
         name=TARGET_GEOM,
         type=mujoco.mjtGeom.mjGEOM_SPHERE,
         size=[TARGET_VISUAL_RADIUS_M, 0.0, 0.0],
-        rgba=HIDDEN_RGBA,
+        rgba=TARGET_RGBA,
         contype=0,
         conaffinity=0,
     )
     material = spec.add_material(name="target_glow", emission=0.6, rgba=TARGET_RGBA)
     target.geoms[0].material = material.name
+    # Stem and mark sizes are set per target (:meth:`WhackAMoleEnv._set_target_visual`); the
+    # off-centre placeholder pose keeps MuJoCo from fusing their frame with the body's.
+    for name, rgba in ((STEM_GEOM, STEM_RGBA), (MARK_GEOM, MARK_RGBA)):
+        target.add_geom(
+            name=name,
+            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+            pos=[0.0, 0.0, -0.05],
+            size=[STEM_RADIUS_M, 0.01, 0.0],
+            rgba=rgba,
+            contype=0,
+            conaffinity=0,
+        )
     return spec.compile()
 
 
@@ -228,7 +250,8 @@ class WhackAMoleEnv:
         self.home_position = np.clip(HOME_POSITION, self.lower, self.upper)
         self.tip_site_id = self.model.site(TIP_SITE).id
         self._target_mocap_id = self.model.body(TARGET_BODY).mocapid[0]
-        self._target_geom_id = self.model.geom(TARGET_GEOM).id
+        self._stem_geom_id = self.model.geom(STEM_GEOM).id
+        self._mark_geom_id = self.model.geom(MARK_GEOM).id
 
         self._renderer = mujoco.Renderer(self.model, image_size, image_size) if render else None
         self._rng = np.random.default_rng(seed)
@@ -400,12 +423,21 @@ class WhackAMoleEnv:
         raise RuntimeError(f"no reachable target found in {MAX_SAMPLING_ATTEMPTS} samples")
 
     def _set_target_visual(self, position: np.ndarray | None) -> None:
+        """Show the target (sphere, stem down to the floor, floor mark) at ``position``."""
         if position is None:
+            # Below the floor plane, which hides sphere, stem and mark alike.
             self._data.mocap_pos[self._target_mocap_id] = (0.0, 0.0, -1.0)
-            self.model.geom_rgba[self._target_geom_id] = HIDDEN_RGBA
         else:
             self._data.mocap_pos[self._target_mocap_id] = position
-            self.model.geom_rgba[self._target_geom_id] = TARGET_RGBA
+            height = float(position[2])
+            mark_centre = MARK_HALF_HEIGHT_M - height
+            for geom_id, radius, half_height, centre in (
+                (self._stem_geom_id, STEM_RADIUS_M, height / 2.0, -height / 2.0),
+                (self._mark_geom_id, MARK_RADIUS_M, MARK_HALF_HEIGHT_M, mark_centre),
+            ):
+                self.model.geom_size[geom_id] = (radius, half_height, 0.0)
+                self.model.geom_pos[geom_id] = (0.0, 0.0, centre)
+                self.model.geom_rbound[geom_id] = math.hypot(radius, half_height)
         # Mocap poses reach the rendered scene through kinematics; without this the frame of
         # the step that shows (or removes) a target would still lag one step behind.
         mujoco.mj_kinematics(self.model, self._data)
