@@ -22,6 +22,10 @@ from vlash_executor.sim.so101_env import NUM_ARM_JOINTS, Observation, WhackAMole
 IK_RETRY_ERROR_M = 0.01
 IK_ITERATIONS = 40
 IK_DAMPING = 0.05
+# Peak joint speed of the demonstrations: a third of the executor's 3 rad/s limit, like human
+# teleoperation, which moves well below what the arm allows. That headroom is what VLASH's
+# action quantization (Sec. 4.4) turns into speed: q merged actions still fit under the limit.
+DEMONSTRATION_JOINT_SPEED_RAD_S = 1.0
 
 
 class ScriptedExpert:
@@ -32,7 +36,12 @@ class ScriptedExpert:
     visible target the goal is the env's home pose. The gripper joint stays at its home value.
     """
 
-    def __init__(self, env: WhackAMoleEnv, *, max_joint_speed_rad_s: float = 3.0) -> None:
+    def __init__(
+        self,
+        env: WhackAMoleEnv,
+        *,
+        max_joint_speed_rad_s: float = DEMONSTRATION_JOINT_SPEED_RAD_S,
+    ) -> None:
         speed = float(max_joint_speed_rad_s)
         if not math.isfinite(speed) or speed <= 0.0:
             raise ValueError(f"max_joint_speed_rad_s must be finite and > 0, got {speed}")
