@@ -16,6 +16,7 @@ needs the original pretrained directory.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from transformers import (
 )
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
-from vlash_policy.model.config import BACKBONE_FAMILIES
+from vlash_policy.model.config import BACKBONE_FAMILIES, VISION_STEMS
 
 # The prefix mask is handed to the LM as a ready 4-D boolean tensor, which is the format of the
 # SDPA attention integration (eager expects an additive float mask instead).
@@ -52,6 +53,43 @@ def _config_from_dict(data: dict[str, Any]) -> PretrainedConfig:
     if model_type not in CONFIG_MAPPING:
         raise ValueError(f"config dict has unknown or missing model_type {model_type!r}")
     return CONFIG_MAPPING[model_type].from_dict(data)
+
+
+class ConvPatchStem(nn.Module):
+    """Strided 3x3 convolutions in place of SigLIP's one linear patch projection.
+
+    A ``p`` px patch (``p`` a power of two >= 2) becomes one token after ``log2(p)`` stride-2
+    convolutions, so the token grid, and everything downstream of the embedding, is the same as
+    with the patch embedding. Small models trained from few frames localise small objects far
+    better this way: the stack sees the neighbourhood of every pixel with a shared local filter
+    before tokens are formed, where one linear map per 16x16 patch must learn each sub-patch
+    position separately (the convolutional-stem observation of Xiao et al. 2021).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, patch_size: int) -> None:
+        super().__init__()
+        if patch_size < 2 or patch_size & (patch_size - 1):
+            raise ValueError(
+                f"ConvPatchStem needs a power-of-two patch_size >= 2, got {patch_size}"
+            )
+        depth = patch_size.bit_length() - 1
+        # Channels double per halving of the resolution and reach out_channels before the last.
+        widths = [in_channels] + [
+            max(out_channels // 2 ** (depth - 2 - i), 8) for i in range(depth - 1)
+        ]
+        layers: list[nn.Module] = []
+        for cin, cout in itertools.pairwise(widths):
+            layers += [nn.Conv2d(cin, cout, kernel_size=3, stride=2, padding=1), nn.GELU()]
+        layers.append(nn.Conv2d(widths[-1], out_channels, kernel_size=3, stride=2, padding=1))
+        self.layers = nn.Sequential(*layers)
+
+    @property
+    def weight(self) -> Tensor:
+        # SigLIP's embedding casts the pixels to ``patch_embedding.weight.dtype``.
+        return self.layers[-1].weight
+
+    def forward(self, pixels: Tensor) -> Tensor:
+        return self.layers(pixels)
 
 
 class Backbone(nn.Module):
@@ -130,14 +168,22 @@ def build_backbone(
     vision_config: dict[str, Any] | None = None,
     text_config: dict[str, Any] | None = None,
     vlm_config: dict[str, Any] | None = None,
+    vision_stem: str = "patch",
 ) -> Backbone:
     """Randomly initialised backbone from config dicts (weights come from a checkpoint)."""
+    if vision_stem not in VISION_STEMS:
+        raise ValueError(f"vision_stem must be one of {VISION_STEMS}, got {vision_stem!r}")
     if family == "siglip_lm":
         if vision_config is None or text_config is None:
             raise ValueError("family 'siglip_lm' needs vision_config and text_config")
         vcfg = dict(vision_config)
         vcfg.pop("model_type", None)
         vision = SiglipVisionModel(SiglipVisionConfig(**vcfg))
+        if vision_stem == "conv":
+            embeddings = vision.embeddings
+            embeddings.patch_embedding = ConvPatchStem(
+                vision.config.num_channels, vision.config.hidden_size, vision.config.patch_size
+            )
         tcfg = dict(text_config)
         model_type = tcfg.pop("model_type", None)
         if model_type is None:
@@ -149,6 +195,8 @@ def build_backbone(
         return Backbone(family, vision, projector, lm)
     if family not in _FAMILY_MODEL_TYPE:
         raise ValueError(f"family must be one of {BACKBONE_FAMILIES}, got {family!r}")
+    if vision_stem != "patch":
+        raise ValueError(f"vision_stem {vision_stem!r} is for family 'siglip_lm' only")
     if vlm_config is None:
         raise ValueError(f"family {family!r} needs vlm_config")
     vlm = AutoModelForImageTextToText.from_config(

@@ -21,6 +21,9 @@ from vlash_policy.so101 import SO101_JOINT_NAMES
 # "siglip_lm" is our own pairing of a SigLIP vision encoder, a linear projector and any decoder
 # LM that AutoModel can build (Qwen2, Llama, ...); the others are whole pretrained VLMs.
 BACKBONE_FAMILIES: tuple[str, ...] = ("siglip_lm", "paligemma", "smolvlm", "idefics3", "qwen2_5_vl")
+# How a ``siglip_lm`` tower turns pixels into patch tokens: SigLIP's own linear patch embedding,
+# or a strided convolution stack with the same output grid (see ``backbone.ConvPatchStem``).
+VISION_STEMS: tuple[str, ...] = ("patch", "conv")
 
 
 def default_vision_config() -> dict[str, Any]:
@@ -58,6 +61,7 @@ class VLAConfig:
 
     Attributes:
         backbone_family: one of :data:`BACKBONE_FAMILIES`.
+        vision_stem: one of :data:`VISION_STEMS` (``siglip_lm`` only).
         vision_config: ``transformers`` vision config dict (``siglip_lm`` only).
         text_config: ``transformers`` decoder-LM config dict (``siglip_lm`` only); its
             ``model_type`` names the family, so e.g. ``"llama"`` works as well as ``"qwen2"``.
@@ -79,6 +83,7 @@ class VLAConfig:
     """
 
     backbone_family: str = "siglip_lm"
+    vision_stem: str = "patch"
     vision_config: dict[str, Any] | None = field(default_factory=default_vision_config)
     text_config: dict[str, Any] | None = field(default_factory=default_text_config)
     vlm_config: dict[str, Any] | None = None
@@ -116,6 +121,13 @@ class VLAConfig:
                 raise ValueError("backbone_family 'siglip_lm' needs vision_config and text_config")
         elif not self.vlm_config:
             raise ValueError(f"backbone_family {self.backbone_family!r} needs vlm_config")
+        if self.vision_stem not in VISION_STEMS:
+            raise ValueError(f"vision_stem must be one of {VISION_STEMS}, got {self.vision_stem!r}")
+        if self.vision_stem != "patch" and self.backbone_family != "siglip_lm":
+            raise ValueError(
+                f"vision_stem {self.vision_stem!r} needs backbone_family 'siglip_lm' (a pretrained "
+                f"{self.backbone_family!r} keeps its own patch embedding)"
+            )
         for name in (
             "action_dim",
             "state_dim",
