@@ -43,7 +43,7 @@ def test_cached_and_uncached_paths_give_same_actions():
     with torch.no_grad():
         prefix = model.encode_prefix(obs.images, obs.input_ids, obs.attention_mask)
         probe = model.sample(prefix, state, noise, refine=False).actions
-        threshold = float(model.confidence(prefix, probe).median()) + 1e-4
+        threshold = float(model.confidence(prefix, state, probe).median()) + 1e-4
         cached = model.sample(prefix, state, noise, threshold=threshold, afm_noise=afm_noise)
         uncached = model.sample(obs, state, noise, threshold=threshold, afm_noise=afm_noise)
     assert cached.refined_mask.any()
@@ -73,7 +73,7 @@ def test_afm_changes_exactly_the_tokens_the_rater_masks():
     with torch.no_grad():
         prefix = model.encode_prefix(obs.images, obs.input_ids, obs.attention_mask)
         sfm = model.sample(prefix, state, noise, refine=False).actions
-        confidence = model.confidence(prefix, sfm)
+        confidence = model.confidence(prefix, state, sfm)
         threshold = float(confidence.median()) + 1e-4
         result = model.sample(prefix, state, noise, threshold=threshold)
     mask = result.refined_mask
@@ -91,7 +91,7 @@ def test_no_masked_token_returns_the_sfm_chunk():
     with torch.no_grad():
         prefix = model.encode_prefix(obs.images, obs.input_ids, obs.attention_mask)
         sfm = model.sample(prefix, state, noise, refine=False).actions
-        low = float(model.confidence(prefix, sfm).min()) - 1e-4
+        low = float(model.confidence(prefix, state, sfm).min()) - 1e-4
         result = model.sample(prefix, state, noise, threshold=max(low, 1e-6))
     assert not result.refined_mask.any()
     assert torch.equal(result.actions, sfm)
@@ -180,7 +180,7 @@ def test_packed_training_matches_unpacked_loss_and_gradients():
     assert packed_grads.keys() == grads.keys()
     assert any(n.startswith("backbone.vision") for n in grads)
     assert any(n.startswith("expert.") for n in grads)
-    assert not any(n.startswith("rater.") for n in grads)
+    assert not any(FlowVLA.is_rater_parameter(n) for n in grads)
     for name, grad in grads.items():
         torch.testing.assert_close(packed_grads[name], grad, atol=1e-5, rtol=0, msg=name)
 
@@ -206,7 +206,7 @@ def test_rater_loss_trains_only_the_rater():
     loss = model.rater_loss(batch, generator=torch.Generator().manual_seed(0))
     loss.backward()
     with_grad = {n for n, p in model.named_parameters() if p.grad is not None}
-    assert with_grad and all(n.startswith("rater.") for n in with_grad)
+    assert with_grad and all(FlowVLA.is_rater_parameter(n) for n in with_grad)
     assert torch.isfinite(loss)
 
 
@@ -237,3 +237,42 @@ def test_input_checks_name_the_argument():
             model.velocity(prefix, torch.zeros(2, 3), torch.randn(2, 5, 3), torch.rand(2, 5))
     with pytest.raises(ValueError, match="joint_names"):
         tiny_config(joint_names=["a"])
+
+
+def test_rater_reads_the_state_the_chunk_was_generated_from():
+    model = make_model()
+    obs = observation()
+    state = torch.randn(2, 2)
+    with torch.no_grad():
+        prefix = model.encode_prefix(obs.images, obs.input_ids, obs.attention_mask)
+        chunk = model.sample(prefix, state, torch.randn(2, 5, 3), refine=False).actions
+        base = model.confidence(prefix, state, chunk)
+        moved = model.confidence(prefix, state + 1.0, chunk)
+    assert not torch.allclose(base, moved, atol=1e-4)
+    with pytest.raises(ValueError, match="state must be"):
+        model.confidence(prefix, state[:, :1], chunk)
+
+
+def test_conv_stem_keeps_the_token_grid_and_rebuilds_from_its_config():
+    model = make_model(vision_stem="conv")
+    obs = observation()
+    with torch.no_grad():
+        prefix = model.encode_prefix(obs.images, obs.input_ids, obs.attention_mask)
+        reference = make_model().encode_prefix(obs.images, obs.input_ids, obs.attention_mask)
+    assert prefix.hidden.shape == reference.hidden.shape
+    stem = model.backbone.vision.embeddings.patch_embedding
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in stem.modules()) == 4  # 16 px = 2^4
+    rebuilt = FlowVLA(VLAConfig.from_dict(model.config.to_dict())).eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        again = rebuilt.encode_prefix(obs.images, obs.input_ids, obs.attention_mask)
+    torch.testing.assert_close(again.hidden, prefix.hidden, atol=0, rtol=0)
+
+
+def test_conv_stem_is_refused_for_pretrained_families():
+    with pytest.raises(ValueError, match="vision_stem"):
+        VLAConfig(
+            backbone_family="paligemma", vlm_config={"model_type": "paligemma"}, vision_stem="conv"
+        )
+    with pytest.raises(ValueError, match="vision_stem must be one of"):
+        VLAConfig(vision_stem="resnet")

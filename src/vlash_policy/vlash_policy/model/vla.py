@@ -135,6 +135,14 @@ class FlowNoise:
 class FlowVLA(nn.Module):
     """Backbone + action expert + confidence rater; see the module docstring."""
 
+    # Top-level modules trained in the rater stage (AsyncVLA Sec. 3.3 stage 2) and only there.
+    RATER_MODULES: tuple[str, ...] = ("rater", "rater_state_proj")
+
+    @classmethod
+    def is_rater_parameter(cls, name: str) -> bool:
+        """Whether parameter ``name`` (as in ``named_parameters``) belongs to the rater."""
+        return name.split(".", 1)[0] in cls.RATER_MODULES
+
     def __init__(self, config: VLAConfig, backbone: Backbone | None = None) -> None:
         super().__init__()
         config.validate()
@@ -144,6 +152,7 @@ class FlowVLA(nn.Module):
             vision_config=config.vision_config,
             text_config=config.text_config,
             vlm_config=config.vlm_config,
+            vision_stem=config.vision_stem,
         )
         bb = self.backbone
         width = config.expert_width
@@ -158,6 +167,10 @@ class FlowVLA(nn.Module):
             head_dim=bb.head_dim,
         )
         self.velocity_head = nn.Linear(width, config.action_dim)
+        # The rater judges a chunk against the state it was generated from (AsyncVLA's rater
+        # reads the whole observation): with VLASH offsets that is the rolled-forward state,
+        # which reaches neither the image nor the instruction tokens.
+        self.rater_state_proj = nn.Linear(config.state_dim, bb.hidden_size)
         self.rater = ConfidenceRater(
             context_dim=bb.hidden_size,
             action_dim=config.action_dim,
@@ -323,9 +336,24 @@ class FlowVLA(nn.Module):
         return self.encode_prefix(batch.images, batch.input_ids, batch.attention_mask)
 
     # ------------------------------------------------------------------ inference
-    def confidence(self, prefix: Prefix, actions: Tensor) -> Tensor:
-        """Rater confidence p (B, H) of a chunk given the VL context (AsyncVLA Sec. 3.2)."""
-        return self.rater(prefix.hidden, actions, context_padding_mask=~prefix.valid)
+    def confidence(self, prefix: Prefix, state: Tensor, actions: Tensor) -> Tensor:
+        """Rater confidence p (B, H) of a chunk given the observation (AsyncVLA Sec. 3.2).
+
+        The context is the VL prefix plus one token of the (normalised, possibly rolled-forward)
+        state ``(B, state_dim)`` the chunk was generated from.
+        """
+        return self._rate(prefix.hidden, prefix.valid, state, actions)
+
+    def _rate(self, hidden: Tensor, valid: Tensor, state: Tensor, actions: Tensor) -> Tensor:
+        if tuple(state.shape) != (hidden.shape[0], self.config.state_dim):
+            raise ValueError(
+                f"state must be (B, state_dim) = {(hidden.shape[0], self.config.state_dim)}, "
+                f"got {tuple(state.shape)}"
+            )
+        state_token = self.rater_state_proj(state.to(hidden.dtype))[:, None]
+        context = torch.cat([hidden, state_token], dim=1)
+        padding = torch.cat([~valid, torch.zeros_like(valid[:, :1])], dim=1)
+        return self.rater(context, actions, context_padding_mask=padding)
 
     def sample(
         self,
@@ -368,7 +396,7 @@ class FlowVLA(nn.Module):
 
         start = time.perf_counter()
         prefix = source if isinstance(source, Prefix) else self._encode(source)
-        confidence = self.confidence(prefix, actions)
+        confidence = self.confidence(prefix, state, actions)
         mask = refinement_mask(confidence, threshold)
         rater_s = time.perf_counter() - start
 
@@ -481,7 +509,10 @@ class FlowVLA(nn.Module):
         targets = batch.actions.reshape(b * k, h, d)
         valid = batch.valid.reshape(b * k, h)
         labels = pseudo_labels(per_token_error(sfm, targets), valid=valid)
-        context = prefix.hidden.repeat_interleave(k, dim=0)
-        padding = (~prefix.valid).repeat_interleave(k, dim=0)
-        confidence = self.rater(context, sfm, context_padding_mask=padding)
+        confidence = self._rate(
+            prefix.hidden.repeat_interleave(k, dim=0),
+            prefix.valid.repeat_interleave(k, dim=0),
+            batch.states.reshape(b * k, -1),
+            sfm,
+        )
         return rater_mse(confidence, labels, valid=valid)
