@@ -16,10 +16,14 @@ from vlash_policy.recording.bag_io import (
     DEFAULT_TOPICS,
     BagWriter,
     find_interface_dir,
+    find_topic,
+    image_rgb,
     make_typestore,
     metadata_topic_counts,
+    namespace_of,
     normalize_msgtype,
     parse_topic_specs,
+    read_bag_info,
     read_messages,
     stale_types,
     to_builtin,
@@ -134,6 +138,54 @@ def test_metadata_lists_every_topic_with_its_count(tmp_path):
     assert counts == expected
     assert bag.counts == expected
     assert bag.closed
+    info = read_bag_info(tmp_path / "bag")
+    assert info.message_count == 5 and info.storage == "mcap"
+    assert info.start_ns == 50 and info.duration_ns == 103 - 50
+    assert info.rate_hz("/vlash/action_chunk") == pytest.approx(4 / 53e-9)
+    assert info.of_type("vlash_msgs/ActionChunk") == [
+        "/vlash/action_chunk",
+        "/vlash_msgs_actionchunk",
+    ]
+    reports = "/vlash_msgs_executedactions"
+    assert info.one_of_type("vlash_msgs/msg/ExecutedActions", "reports") == reports
+    with pytest.raises(ValueError, match=r"exactly one std_msgs/msg/Float64MultiArray .*\(cmd\)"):
+        info.one_of_type("std_msgs/Float64MultiArray", "cmd")  # two: /silent and the samples'
+    assert info.image_topics() == ["/camera/image_raw"]  # images with messages only
+
+
+def test_bag_info_names_what_is_not_a_bag(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a rosbag2 directory"):
+        read_bag_info(tmp_path)
+    (tmp_path / "metadata.yaml").write_text("rosbag2_bagfile_information: {duration: {}}\n")
+    with pytest.raises(ValueError, match="not rosbag2 metadata: no field"):
+        read_bag_info(tmp_path)
+
+
+def test_topics_are_found_in_any_namespace():
+    assert find_topic(["/x/sim/task_events", "/a"], "sim/task_events") == "/x/sim/task_events"
+    with pytest.raises(ValueError, match="exactly one"):
+        find_topic(["/x/sim/task_events", "/y/sim/task_events"], "sim/task_events")
+    with pytest.raises(ValueError, match="exactly one"):
+        find_topic(["/mysim/task_events"], "sim/task_events")
+    assert namespace_of("/arm1/vlash/executed_actions", "vlash/executed_actions") == "/arm1"
+    assert namespace_of("/vlash/executed_actions", "vlash/executed_actions") == ""
+    assert namespace_of("/x_vlash/executed_actions", "vlash/executed_actions") == ""
+
+
+def test_image_rgb_decodes_raw_and_compressed_frames():
+    rgb = np.random.default_rng(0).integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    raw = TYPESTORE.types["sensor_msgs/msg/Image"](
+        header=header(1), height=4, width=5, encoding="bgr8", is_bigendian=0, step=15,
+        data=rgb[..., ::-1].reshape(-1).copy(),
+    )  # fmt: skip
+    np.testing.assert_array_equal(image_rgb("sensor_msgs/msg/Image", raw), rgb)
+    import cv2
+
+    png = cv2.imencode(".png", rgb[..., ::-1])[1].reshape(-1)
+    compressed = TYPESTORE.types["sensor_msgs/msg/CompressedImage"](
+        header=header(1), format="png", data=png
+    )
+    np.testing.assert_array_equal(image_rgb("sensor_msgs/CompressedImage", compressed), rgb)
 
 
 def test_type_hashes_match_the_rosidl_generated_ones():

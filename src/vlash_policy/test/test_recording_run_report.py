@@ -22,7 +22,6 @@ from vlash_policy.recording.run_report import (
     PLOT_FILES,
     RunData,
     chunk_switch_steps,
-    find_topic,
     format_summary,
     load_run,
     loop_targets,
@@ -180,11 +179,3 @@ def test_a_run_without_executed_actions_is_rejected(bag: Path) -> None:
     run = load_run(bag)
     with pytest.raises(ValueError, match="never ran"):
         RunData(reports=run.reports[:3], chunks=[], events=[])
-
-
-def test_find_topic_takes_any_namespace_but_one_match() -> None:
-    assert find_topic(["/x/sim/task_events", "/a"], "sim/task_events") == "/x/sim/task_events"
-    with pytest.raises(ValueError, match="exactly one"):
-        find_topic(["/x/sim/task_events", "/y/sim/task_events"], "sim/task_events")
-    with pytest.raises(ValueError, match="exactly one"):
-        find_topic(["/mysim/task_events"], "sim/task_events")

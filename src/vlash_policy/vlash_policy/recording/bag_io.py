@@ -27,6 +27,8 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
+from vlash_policy.image_conversion import compressed_to_rgb, image_to_rgb
+
 # rosbag2 metadata version 9 is what Jazzy/Kilted's rosbag2 writes and reads.
 BAG_VERSION = 9
 INTERFACE_PACKAGES: tuple[str, ...] = ("vlash_msgs",)
@@ -44,6 +46,8 @@ DEFAULT_TOPICS: dict[str, str] = {
     "vlash/action_chunk": "vlash_msgs/msg/ActionChunk",
     "vlash/rolled_state": "vlash_msgs/msg/RolledState",
 }
+
+IMAGE_TYPES: tuple[str, ...] = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
 _MSGTYPE = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)/(?:msg/)?([A-Z][A-Za-z0-9]*)$")
 
@@ -259,14 +263,115 @@ def read_messages(path: str | Path, topics: Iterable[str] | None = None) -> Iter
             )
 
 
+@dataclass(frozen=True)
+class TopicInfo:
+    """One topic of a bag as ``metadata.yaml`` lists it."""
+
+    name: str
+    msgtype: str
+    count: int
+
+
+@dataclass(frozen=True)
+class BagInfo:
+    """What ``metadata.yaml`` says about a bag (what ``ros2 bag info`` shows), no messages read."""
+
+    path: Path
+    storage: str
+    start_ns: int
+    duration_ns: int
+    files: tuple[str, ...]
+    topics: dict[str, TopicInfo]
+
+    @property
+    def message_count(self) -> int:
+        return sum(t.count for t in self.topics.values())
+
+    def rate_hz(self, topic: str) -> float | None:
+        """Mean rate of ``topic`` over the whole bag; None for a bag shorter than a nanosecond."""
+        if self.duration_ns <= 0:
+            return None
+        return self.topics[topic].count / (self.duration_ns * 1e-9)
+
+    def of_type(self, msgtype: str) -> list[str]:
+        """Topics of ``msgtype`` (``pkg/msg/Type`` or ``pkg/Type``), sorted by name."""
+        wanted = normalize_msgtype(msgtype)
+        return sorted(name for name, t in self.topics.items() if t.msgtype == wanted)
+
+    def one_of_type(self, msgtype: str, what: str) -> str:
+        """The bag's one topic of ``msgtype``; ValueError naming ``what`` it is for otherwise."""
+        found = self.of_type(msgtype)
+        if len(found) != 1:
+            raise ValueError(
+                f"bag {self.path} must hold exactly one {normalize_msgtype(msgtype)} topic "
+                f"({what}), it has {found or 'none'}; topics: {sorted(self.topics)}"
+            )
+        return found[0]
+
+    def image_topics(self) -> list[str]:
+        """Camera topics (``Image`` or ``CompressedImage``) that hold messages, sorted."""
+        found = [t for msgtype in IMAGE_TYPES for t in self.of_type(msgtype)]
+        return sorted(t for t in found if self.topics[t].count > 0)
+
+
+def read_bag_info(path: str | Path) -> BagInfo:
+    """Parse ``path/metadata.yaml`` (rosbag2 metadata as Jazzy/Kilted and ``rosbags`` write it)."""
+    path = Path(path)
+    metadata_path = path / "metadata.yaml"
+    if not metadata_path.is_file():
+        raise FileNotFoundError(f"{path} is not a rosbag2 directory (no metadata.yaml)")
+    try:
+        info = yaml.safe_load(metadata_path.read_text())["rosbag2_bagfile_information"]
+        topics = {}
+        for entry in info["topics_with_message_count"]:
+            meta = entry["topic_metadata"]
+            topics[meta["name"]] = TopicInfo(
+                meta["name"], meta["type"], int(entry["message_count"])
+            )
+        return BagInfo(
+            path=path,
+            storage=str(info.get("storage_identifier", "")),
+            start_ns=int(info["starting_time"]["nanoseconds_since_epoch"]),
+            duration_ns=int(info["duration"]["nanoseconds"]),
+            files=tuple(info.get("relative_file_paths", ())),
+            topics=topics,
+        )
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"{metadata_path} is not rosbag2 metadata: no field {error}") from None
+
+
 def metadata_topic_counts(path: str | Path) -> dict[str, int]:
     """Per-topic message counts as ``metadata.yaml`` (what ``ros2 bag info`` shows) lists them."""
-    metadata_path = Path(path) / "metadata.yaml"
-    info = yaml.safe_load(metadata_path.read_text())["rosbag2_bagfile_information"]
-    return {
-        entry["topic_metadata"]["name"]: int(entry["message_count"])
-        for entry in info["topics_with_message_count"]
-    }
+    return {name: topic.count for name, topic in read_bag_info(path).topics.items()}
+
+
+def find_topic(topics: Iterable[str], suffix: str) -> str:
+    """The one topic of ``topics`` named ``suffix`` in any namespace (``/ns/suffix``).
+
+    Recorded topics are fully qualified, so a bag of a namespaced launch holds
+    ``/arm1/vlash/action_chunk`` where a global one holds ``/vlash/action_chunk``.
+    """
+    topics = list(topics)
+    suffix = suffix.strip("/")
+    matches = [t for t in topics if t.strip("/") == suffix or t.endswith("/" + suffix)]
+    if len(matches) != 1:
+        raise ValueError(
+            f"expected exactly one topic ending in {suffix!r}, found {matches} among {topics}"
+        )
+    return matches[0]
+
+
+def namespace_of(topic: str, name: str) -> str:
+    """Namespace of ``topic`` if it is ``name`` in one ("/arm1/joint_states" -> "/arm1") else ""."""
+    suffix = "/" + name.strip("/")
+    return topic.removesuffix(suffix) if topic.endswith(suffix) else ""
+
+
+def image_rgb(msgtype: str, message: Any) -> np.ndarray:
+    """``(H, W, 3) uint8`` RGB of a recorded ``Image`` or ``CompressedImage`` message."""
+    if normalize_msgtype(msgtype) == "sensor_msgs/msg/CompressedImage":
+        return compressed_to_rgb(message.format, bytes(message.data))
+    return image_to_rgb(message)
 
 
 def to_builtin(value: Any) -> Any:

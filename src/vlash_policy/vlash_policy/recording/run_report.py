@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from vlash_policy.recording.bag_io import metadata_topic_counts, read_messages
+from vlash_policy.recording.bag_io import find_topic, metadata_topic_counts, read_messages
 from vlash_policy.stamps import stamp_ns
 
 REPORTS_TOPIC = "vlash/executed_actions"
@@ -65,16 +65,6 @@ class RunData:
     @property
     def loop_seconds(self) -> float:
         return (stamp_ns(self.loop_reports[-1].header.stamp) - self.loop_start_ns) * 1e-9
-
-
-def find_topic(topics: Sequence[str], suffix: str) -> str:
-    """The one topic of ``topics`` named ``suffix`` in any namespace (``/ns/suffix``)."""
-    matches = [t for t in topics if t == suffix or t.endswith("/" + suffix)]
-    if len(matches) != 1:
-        raise ValueError(
-            f"expected exactly one topic ending in {suffix!r}, found {matches} among {list(topics)}"
-        )
-    return matches[0]
 
 
 def load_run(bag: str | Path) -> RunData:
