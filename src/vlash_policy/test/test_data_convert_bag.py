@@ -1,89 +1,212 @@
+"""Bags -> LeRobot episodes: steps labelled as the deployed policy labels them (StepClock), topics
+found in the bag's namespace, slow topics and gaps handled and reported instead of aborting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 import pytest
-from rosbags.rosbag2 import StoragePlugin, Writer
 
 from vlash_policy.action_space import ActionSpace
-from vlash_policy.data.convert_bag import bag_to_episode, main, vlash_typestore
+from vlash_policy.data.convert_bag import convert_bag, main
 from vlash_policy.data.lerobot_v3 import read_lerobot_dataset
+from vlash_policy.inference_planner import StepClock
+from vlash_policy.recording.bag_io import BagWriter, make_typestore
 
 JOINTS = ["shoulder", "elbow"]
 PERIOD = 0.1
+T0 = 100.0
+TYPESTORE = make_typestore()
+T = TYPESTORE.types
 
 
-def _write_bag(path, store, *, n_steps=6, drop_image_step=None):
-    """A recorder-like bag: executor ticks at 10 Hz, camera/joints stamped 10 ms after a tick."""
-    t = store.types
-    time_cls, header_cls = t["builtin_interfaces/msg/Time"], t["std_msgs/msg/Header"]
+def _header(seconds: float):
+    ns = round(seconds * 1e9)
+    stamp = T["builtin_interfaces/msg/Time"](sec=ns // 10**9, nanosec=ns % 10**9)
+    return T["std_msgs/msg/Header"](stamp=stamp, frame_id="")
 
-    def header(sec):
-        return header_cls(stamp=time_cls(sec=int(sec), nanosec=round(sec % 1 * 1e9)),
-                          frame_id="")  # fmt: skip
 
-    rng = np.random.default_rng(0)
-    commands = rng.normal(size=(n_steps, 2))
-    images = rng.integers(0, 255, size=(n_steps, 4, 5, 3), dtype=np.uint8)
-    states = rng.normal(size=(n_steps, 2))
-    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
-        cam = writer.add_connection("/camera/front", "sensor_msgs/msg/Image", typestore=store)
-        js = writer.add_connection("/joint_states", "sensor_msgs/msg/JointState", typestore=store)
-        ex = writer.add_connection(
-            "/vlash/executed_actions", "vlash_msgs/msg/ExecutedActions", typestore=store
-        )
+def _tick(k: float) -> float:
+    return T0 + k * PERIOD
+
+
+def write_bag(
+    path: Path,
+    *,
+    n_steps: int = 40,
+    namespace: str = "",
+    commanded: Callable[[int], bool] = lambda k: k >= 2,
+    reported: Callable[[int], bool] = lambda k: True,
+    observations: Callable[[int], list[float]] = lambda k: [_tick(k) - 0.03],
+    joint_states: Callable[[float], bool] = lambda stamp: True,
+) -> dict[float, float]:
+    """A recorder-like bag: executor reports of steps 0..n-1 at ticks ``T0 + k * PERIOD``.
+
+    ``observations(k)`` lists the stamps of camera + joint-state pairs published around step k;
+    an observation stamped ``s`` has joint positions ``(s, -s)`` and a frame whose pixels encode
+    ``s`` (so a test can tell which one a step got). Step k commands ``(k, 10 k)`` if
+    ``commanded(k)``, else holds. Returns {stamp: stamp} of the joint states written.
+    """
+    topics = {
+        f"{namespace}/vlash/executed_actions": "vlash_msgs/msg/ExecutedActions",
+        f"{namespace}/joint_states": "sensor_msgs/msg/JointState",
+        f"{namespace}/camera/image_raw": "sensor_msgs/msg/Image",
+        # A decoy of the same type as joint_states, empty as in a forward_position run.
+        f"{namespace}/joint_command": "sensor_msgs/msg/JointState",
+    }
+    written = {}
+    with BagWriter(path, topics, typestore=TYPESTORE) as bag:
         for k in range(n_steps):
-            stamp = 100.0 + k * PERIOD
-            # step 3 is a holding step: no command, the executor repeats step 2's
-            executed = [] if k == 3 else [k]
-            msg = t["vlash_msgs/msg/ExecutedActions"](
-                header=header(stamp), step=k,
-                chunk_ids=np.array([7] * len(executed), np.uint64),
+            for stamp in observations(k):
+                ns = round(stamp * 1e9)
+                if joint_states(stamp):
+                    msg = T["sensor_msgs/msg/JointState"](
+                        header=_header(stamp), name=JOINTS[::-1],  # another order than the executor
+                        position=np.array([-stamp, stamp]), velocity=np.zeros(0),
+                        effort=np.zeros(0),
+                    )  # fmt: skip
+                    bag.write_message(f"{namespace}/joint_states", ns, msg)
+                    written[stamp] = stamp
+                pixels = np.full((2, 3, 3), round((stamp - T0) * 100) % 256, np.uint8)
+                image = T["sensor_msgs/msg/Image"](
+                    header=_header(stamp), height=2, width=3, encoding="rgb8", is_bigendian=0,
+                    step=9, data=pixels.reshape(-1),
+                )  # fmt: skip
+                bag.write_message(f"{namespace}/camera/image_raw", ns, image)
+            if not reported(k):
+                continue
+            executed = [k] if commanded(k) else []
+            report = T["vlash_msgs/msg/ExecutedActions"](
+                header=_header(_tick(k)), step=k,
+                chunk_ids=np.array([1] * len(executed), np.uint64),
                 indices=np.array(executed, np.uint32), steps=np.array(executed, np.int64),
-                commanded_positions=commands[executed].reshape(-1),
-                joint_names=JOINTS, holding=k == 3, dropped_actions=0, running_chunk_id=7,
+                commanded_positions=np.array([[k, 10 * k] for k in executed], float).reshape(-1),
+                joint_names=JOINTS, holding=not executed, dropped_actions=0, running_chunk_id=1,
                 steps_left=1, tick_lateness=0.0, control_period=PERIOD,
             )  # fmt: skip
-            ns = int(stamp * 1e9)
-            writer.write(ex, ns, store.serialize_cdr(msg, msg.__msgtype__))
-            # joint_states list the joints in another order than the executor
-            jmsg = t["sensor_msgs/msg/JointState"](
-                header=header(stamp + 0.01), name=JOINTS[::-1],
-                position=states[k][::-1].copy(), velocity=np.zeros(0), effort=np.zeros(0),
-            )  # fmt: skip
-            writer.write(js, ns + 10_000_000, store.serialize_cdr(jmsg, jmsg.__msgtype__))
-            if k != drop_image_step:
-                bgr = images[k][..., ::-1].copy()
-                imsg = t["sensor_msgs/msg/Image"](
-                    header=header(stamp + 0.01), height=4, width=5, encoding="bgr8",
-                    is_bigendian=0, step=15, data=bgr.reshape(-1),
-                )  # fmt: skip
-                writer.write(cam, ns + 10_000_000, store.serialize_cdr(imsg, imsg.__msgtype__))
-    return commands, images, states
+            bag.write_message(f"{namespace}/vlash/executed_actions", round(_tick(k) * 1e9), report)
+    return written
 
 
-def test_converts_executed_commands_and_nearest_observations(tmp_path):
-    store = vlash_typestore()
-    commands, images, states = _write_bag(tmp_path / "bag", store)
-    ep = bag_to_episode(tmp_path / "bag", instruction="reach", typestore=store)
-    assert ep.length == 6 and ep.fps == pytest.approx(10.0)
-    assert ep.action_space is ActionSpace.ABSOLUTE and ep.joint_names == tuple(JOINTS)
-    expected = commands.copy()
-    expected[3] = commands[2]  # holding repeats the last command
-    np.testing.assert_allclose(ep.actions, expected, rtol=1e-6)
-    np.testing.assert_allclose(ep.states, states, rtol=1e-6)
-    np.testing.assert_array_equal(ep.images["camera_front"], images)  # bgr8 -> RGB
+def _convert(path: Path, **kw):
+    return convert_bag(path, instruction="reach", camera_names=["front"], **kw)
 
 
-def test_cli_writes_a_lerobot_dataset(tmp_path):
-    store = vlash_typestore()
-    _write_bag(tmp_path / "b1", store)
-    assert main([str(tmp_path / "b1"), str(tmp_path / "out"), "--instruction", "reach"]) == 0
-    (back,) = read_lerobot_dataset(tmp_path / "out")
-    assert back.length == 6 and back.instruction == "reach"
+def test_steps_take_the_last_observation_before_their_tick_as_the_policy_labels_it(tmp_path):
+    # Two observations per step: just after the previous tick and 30 ms before this one.
+    write_bag(tmp_path / "bag", observations=lambda k: [_tick(k - 1) + 0.001, _tick(k) - 0.03])
+    conversion = _convert(tmp_path / "bag")
+    (episode,) = conversion.episodes
+    assert conversion.episode_steps[0].first == 2 and episode.length == 38  # steps 2..39
+    assert episode.fps == pytest.approx(1 / PERIOD) and episode.action_space is ActionSpace.ABSOLUTE
+    assert list(episode.joint_names) == JOINTS
+    stamps = episode.states[:, 0]
+    np.testing.assert_allclose(stamps, [_tick(k) - 0.03 for k in range(2, 40)], atol=1e-4)
+    # The deployed policy's StepClock labels exactly these observations with their step.
+    clock = StepClock()
+    for k in range(40):
+        clock.add_tick(_tick(k), k)
+    assert [clock.source_step(float(s)) for s in stamps] == list(range(2, 40))
+    np.testing.assert_allclose(episode.states[:, 1], -stamps)  # joints reordered by name
+    assert episode.images["front"][5, 0, 0, 0] == round((_tick(7) - 0.03 - T0) * 100) % 256
+    np.testing.assert_allclose(episode.actions, [[k, 10 * k] for k in range(2, 40)])
 
 
-def test_missing_frames_trim_ends_and_reject_gaps(tmp_path):
-    store = vlash_typestore()
-    _write_bag(tmp_path / "end", store, drop_image_step=5)
-    assert bag_to_episode(tmp_path / "end", instruction="x", typestore=store).length == 5
-    _write_bag(tmp_path / "gap", store, drop_image_step=2)
-    with pytest.raises(ValueError, match="step 2 has no frame"):
-        bag_to_episode(tmp_path / "gap", instruction="x", typestore=store)
+def test_holding_repeats_the_last_command_and_the_loading_steps_are_trimmed(tmp_path):
+    write_bag(tmp_path / "bag", commanded=lambda k: k >= 5 and k not in (10, 11))
+    conversion = _convert(tmp_path / "bag")
+    (episode,) = conversion.episodes
+    assert conversion.trimmed_start == 5 and conversion.trimmed_end == 0
+    assert episode.actions[10 - 5].tolist() == [9, 90] == episode.actions[11 - 5].tolist()
+    assert "trimmed 5 steps at the start" in conversion.summary()
+
+
+def test_a_slow_topic_reuses_its_last_message_and_is_named(tmp_path):
+    # Joint states at a third of the executor's rate: every step reuses one up to 2 steps old.
+    write_bag(tmp_path / "bag", joint_states=lambda s: round((s - T0) / PERIOD) % 3 == 0)
+    conversion = _convert(tmp_path / "bag")
+    assert len(conversion.episodes) == 1 and not conversion.gaps
+    summary = conversion.summary()
+    assert "/joint_states ran at 3.3 Hz, short of the executor's 10.0 Hz" in summary
+    assert f"{conversion.stale_steps['/joint_states']} of the steps used" in summary
+    assert "/camera/image_raw ran" not in summary
+    # Stricter than the topic's spacing: the steps 2 behind their joint state are gaps.
+    strict = _convert(tmp_path / "bag", max_stale_steps=1, min_episode_steps=1)
+    assert strict.gaps and all(g.first == g.last for g in strict.gaps)
+    assert {g.reason for g in strict.gaps} == {
+        "/joint_states has no message within 1 steps (the last is 2 steps old)"
+    }
+    # Steps with their own joint state are single steps between gaps: too short to keep.
+    assert not _convert(tmp_path / "bag", max_stale_steps=0).episodes
+
+
+def test_gaps_are_skipped_and_split_the_episode(tmp_path):
+    lost = set(range(14, 20))  # 6 steps without a joint state, more than max_stale_steps
+    write_bag(
+        tmp_path / "bag",
+        joint_states=lambda s: round((s - T0 + 0.03) / PERIOD) not in lost,
+        reported=lambda k: k != 30,  # the recorder lost one report
+    )
+    conversion = _convert(tmp_path / "bag", min_episode_steps=5)
+    assert [(r.first, r.last) for r in conversion.episode_steps] == [(2, 16), (20, 29), (31, 39)]
+    assert [e.length for e in conversion.episodes] == [15, 10, 9]
+    gaps = [str(g) for g in conversion.gaps]
+    assert gaps[0].startswith("steps 17-19: /joint_states has no message within 3 steps")
+    assert gaps[1] == "step 30: the bag lacks the executor's report of the step"
+    conversion = _convert(tmp_path / "bag", min_episode_steps=12)
+    assert [(r.first, r.last) for r in conversion.episode_steps] == [(2, 16)]
+    assert "dropped 2 piece(s) shorter than --min-episode-steps: steps 20-29, steps 31-39" in (
+        conversion.summary()
+    )
+
+
+def test_topics_follow_the_bag_namespace(tmp_path):
+    write_bag(tmp_path / "bag", namespace="/arm1")
+    conversion = _convert(tmp_path / "bag")
+    assert conversion.topics.namespace == "/arm1"
+    assert conversion.topics.joint_states == "/arm1/joint_states"
+    assert conversion.topics.cameras == ("/arm1/camera/image_raw",)
+    assert conversion.episodes[0].length == 38
+    assert conversion.summary().startswith(f"{tmp_path / 'bag'} (namespace /arm1)")
+
+
+def test_errors_name_the_topic_that_is_missing_or_short(tmp_path):
+    write_bag(tmp_path / "bag", namespace="/arm1")
+    with pytest.raises(ValueError, match=r"no sensor_msgs/msg/JointState topic /joint_states .*"
+                       r"\['/arm1/joint_command', '/arm1/joint_states'\]"):  # fmt: skip
+        _convert(tmp_path / "bag", joint_states_topic="/joint_states")
+    with pytest.raises(ValueError, match=r"1 camera topics with images .* the dataset has 2"):
+        convert_bag(tmp_path / "bag", instruction="x", camera_names=["front", "wrist"])
+    with pytest.raises(ValueError, match="--camera-topic /cam is not an image topic"):
+        _convert(tmp_path / "bag", camera_topics=["/cam"])
+    write_bag(tmp_path / "blind", joint_states=lambda s: False)
+    with pytest.raises(ValueError, match=r"bag .*blind: /joint_states has no messages"):
+        _convert(tmp_path / "blind")
+    # Joint states stop before the policy's first command: no step has a recent one.
+    write_bag(tmp_path / "stale", commanded=lambda k: k >= 10, joint_states=lambda s: s < T0)
+    with pytest.raises(ValueError, match=r"a topic lacks one at: /joint_states at 30, "):
+        _convert(tmp_path / "stale")
+    write_bag(tmp_path / "dark", observations=lambda k: [])
+    with pytest.raises(ValueError, match=r"image topics \['/camera/image_raw'\] hold no messages"):
+        _convert(tmp_path / "dark")
+    write_bag(tmp_path / "idle", commanded=lambda k: False)
+    with pytest.raises(ValueError, match="never executed an action"):
+        _convert(tmp_path / "idle")
+
+
+def test_cli_writes_a_dataset_named_after_the_embedded_checkpoints_cameras(tmp_path, capsys):
+    write_bag(tmp_path / "b1")
+    write_bag(tmp_path / "b2", namespace="/arm1")
+    assert main([str(tmp_path / "b1"), str(tmp_path / "b2"), str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 2 episode(s), 76 frames, cameras ['front']" in out
+    assert f"{tmp_path / 'b2'} (namespace /arm1)" in out
+    back = read_lerobot_dataset(tmp_path / "out")
+    assert [e.length for e in back] == [38, 38] and back[0].instruction == "touch the red target"
+    assert list(back[0].images) == ["front"]
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "b1"), str(tmp_path / "out")])  # never overwrites
+    assert main([str(tmp_path / "nowhere"), str(tmp_path / "out2")]) == 1
+    assert "nowhere is not a rosbag2 directory" in capsys.readouterr().err
