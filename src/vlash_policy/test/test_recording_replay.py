@@ -103,17 +103,18 @@ def _rolled(ns: int, step: int, measured: np.ndarray, rolled: np.ndarray):
     return msg
 
 
-@pytest.fixture(scope="module")
-def recorded(checkpoint, tmp_path_factory) -> tuple[Path, list[np.ndarray]]:
-    """A bag as the live node would leave it: chunks 1-4 from a seed-0 policy, 5-6 broken."""
+def record_run(checkpoint: Path, path: Path, namespace: str = "") -> tuple[Path, list[np.ndarray]]:
+    """A bag as the live node would leave it: chunks 1-4 from a seed-0 policy, 5-6 broken.
+
+    ``namespace``: the launch namespace the topics are recorded in.
+    """
     live = FlowVLAPolicy(checkpoint, seed=0)
     rng = np.random.default_rng(1)
-    path = tmp_path_factory.mktemp("run") / "bag"
     topics = {
-        "/camera/image_raw": "sensor_msgs/msg/Image",
-        "/joint_states": "sensor_msgs/msg/JointState",
-        "/vlash/action_chunk": "vlash_msgs/msg/ActionChunk",
-        "/vlash/rolled_state": "vlash_msgs/msg/RolledState",
+        f"{namespace}/camera/image_raw": "sensor_msgs/msg/Image",
+        f"{namespace}/joint_states": "sensor_msgs/msg/JointState",
+        f"{namespace}/vlash/action_chunk": "vlash_msgs/msg/ActionChunk",
+        f"{namespace}/vlash/rolled_state": "vlash_msgs/msg/RolledState",
     }
     produced = []
     with BagWriter(path, topics, typestore=TYPESTORE) as bag:
@@ -130,24 +131,37 @@ def recorded(checkpoint, tmp_path_factory) -> tuple[Path, list[np.ndarray]]:
             )
             produced.append(result.actions)
             # A distractor frame 30 ms later: replay must use the frame of the chunk's stamp.
-            bag.write_message("/camera/image_raw", ns, _image(ns, rgb))
-            bag.write_message("/joint_states", ns + 1, _joint_state(ns + 2_000_000, measured))
+            bag.write_message(f"{namespace}/camera/image_raw", ns, _image(ns, rgb))
+            bag.write_message(
+                f"{namespace}/joint_states", ns + 1, _joint_state(ns + 2_000_000, measured)
+            )
             later = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
-            bag.write_message("/camera/image_raw", ns + 2, _image(ns + 30_000_000, later))
+            bag.write_message(
+                f"{namespace}/camera/image_raw", ns + 2, _image(ns + 30_000_000, later)
+            )
             chunk = _chunk(chunk_id, ns, strategy, result.actions, result.refined)
-            bag.write_message("/vlash/action_chunk", ns + 3, chunk)
+            bag.write_message(f"{namespace}/vlash/action_chunk", ns + 3, chunk)
             if chunk_id < 4:
                 message = _rolled(ns, 10 * chunk_id, measured, rolled)
-                bag.write_message("/vlash/rolled_state", ns + 4, message)
+                bag.write_message(f"{namespace}/vlash/rolled_state", ns + 4, message)
         # 5: its image was not recorded; 6: a vlash chunk whose RolledState is missing.
         ns = T0 + 500_000_000
         noise = rng.standard_normal((H, D))
-        bag.write_message("/vlash/action_chunk", ns, _chunk(5, ns, "vlash", noise, None))
+        bag.write_message(
+            f"{namespace}/vlash/action_chunk", ns, _chunk(5, ns, "vlash", noise, None)
+        )
         ns = T0 + 600_000_000
-        bag.write_message("/camera/image_raw", ns, _image(ns, rgb))
-        bag.write_message("/joint_states", ns, _joint_state(ns, measured))
-        bag.write_message("/vlash/action_chunk", ns + 1, _chunk(6, ns, "vlash", noise, None))
+        bag.write_message(f"{namespace}/camera/image_raw", ns, _image(ns, rgb))
+        bag.write_message(f"{namespace}/joint_states", ns, _joint_state(ns, measured))
+        bag.write_message(
+            f"{namespace}/vlash/action_chunk", ns + 1, _chunk(6, ns, "vlash", noise, None)
+        )
     return path, produced
+
+
+@pytest.fixture(scope="module")
+def recorded(checkpoint, tmp_path_factory) -> tuple[Path, list[np.ndarray]]:
+    return record_run(checkpoint, tmp_path_factory.mktemp("run") / "bag")
 
 
 def _replay(recorded, checkpoint, out: Path, *extra: str) -> dict:
@@ -171,15 +185,24 @@ def test_same_seed_reproduces_the_recorded_chunks(recorded, checkpoint, tmp_path
     saved = np.load(tmp_path / "out" / "replay_actions.npz")
     np.testing.assert_allclose(saved["replayed"], np.stack(produced), rtol=0, atol=0)
     on_disk = json.loads((tmp_path / "out" / "replay.json").read_text())
-    assert on_disk["summary"] == report["summary"]
-    for plot in report["plots"]:
-        assert Path(plot).stat().st_size > 0 and Path(plot).suffix == ".png"
+    assert on_disk["summary"] == report["summary"] and report["summary"]["matches"]
+    # A match plots the actions only: an error plot would show nothing but float rounding.
+    assert report["plots"] == [str(tmp_path / "out" / "actions.png")]
+    assert Path(report["plots"][0]).stat().st_size > 0
 
 
-def test_another_seed_differs_and_is_deterministic(recorded, checkpoint, tmp_path):
+def test_another_seed_differs_and_is_deterministic(recorded, checkpoint, tmp_path, capsys):
     first = _replay(recorded, checkpoint, tmp_path / "a", "--seed", "1")
     second = _replay(recorded, checkpoint, tmp_path / "b", "--seed", "1")
-    assert first["chunks"] == second["chunks"]
+    assert first["chunks"] == second["chunks"] and not first["summary"]["matches"]
+    assert first["plots"] == [
+        str(tmp_path / "a" / "actions.png"),
+        str(tmp_path / "a" / "errors.png"),
+    ]
+    out = capsys.readouterr().out
+    # The table names every joint in full, in the checkpoint's unit.
+    assert "largest |replayed - recorded| per joint [rad]" in out
+    assert "they differ from the recording" in out and "matches" not in out
     for entry in first["chunks"]:
         assert math.isfinite(entry["mse"]) and entry["mse"] > 1e-8
         assert len(entry["max_abs_per_joint"]) == D
@@ -210,8 +233,28 @@ def test_cli_runs_as_a_module(recorded, checkpoint, tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ), timeout=300)
     assert done.returncode == 0, done.stderr
     assert f"plot: {out / 'actions.png'}" in done.stdout
-    assert f"plot: {out / 'errors.png'}" in done.stdout
+    assert "replayed 1 chunks of" in done.stdout
+    assert "matches the recording within float tolerance" in done.stdout
     assert json.loads((out / "replay.json").read_text())["summary"]["replayed"] == 1
+    missing = subprocess.run(
+        [*cmd[:3], str(tmp_path / "nowhere"), "--model", str(checkpoint), "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert missing.returncode == 1
+    assert missing.stderr.strip().endswith("nowhere is not a rosbag2 directory (no metadata.yaml)")
+
+
+def test_topics_follow_the_bag_namespace(checkpoint, tmp_path):
+    """A namespaced run: chunks, rolled states, joint states and camera found in /arm1."""
+    namespaced = record_run(checkpoint, tmp_path / "bag", "/arm1")
+    report = _replay(namespaced, checkpoint, tmp_path / "out", "--seed", "0")
+    assert [c["chunk_id"] for c in report["chunks"]] == [1, 2, 3, 4]
+    assert report["summary"]["matches"]
+
+
+def test_defaults_are_the_embedded_checkpoint_and_a_results_folder(recorded):
+    args = parse_args([str(recorded[0])])
+    assert args.model is None and args.out is None and args.image_topics is None
 
 
 def _plan(chunk_id: int, start: int, rows: int) -> RecordedChunk:

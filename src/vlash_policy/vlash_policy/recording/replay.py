@@ -1,6 +1,11 @@
 """Open-loop replay of a recorded run: re-predict every recorded chunk offline and compare.
 
-``python -m vlash_policy.recording.replay BAG --model DIR --out DIR [--max-chunks N]``
+``python -m vlash_policy.recording.replay BAG [--model DIR] [--out DIR] [--max-chunks N]``
+
+``--model`` defaults to the embedded checkpoint (the one a launch without ``--model`` runs) and
+``--out`` to ``results/replay/<bag name>``. The topics follow the bag's namespace: the chunks are
+its one ``vlash_msgs/ActionChunk`` topic, the rolled states and joint states sit next to it, and
+the cameras are its image topics with messages (``--image-topics`` to choose).
 
 Each recorded ``ActionChunk`` names (``header.stamp``) the observation it was conditioned on:
 the reference camera image of that stamp, the other cameras and the joint state paired with it
@@ -33,23 +38,26 @@ from typing import Any
 import numpy as np
 
 from vlash_policy.conversions import chunk_actions_array
-from vlash_policy.image_conversion import image_to_rgb
+from vlash_policy.embedded import default_checkpoint_dir
 from vlash_policy.model.checkpoint import CONFIG_FILE
 from vlash_policy.model.config import VLAConfig
 from vlash_policy.observation_sync import ObservationSynchronizer
 from vlash_policy.policy_interface import FlowVLAPolicy
-from vlash_policy.recording.bag_io import read_messages
+from vlash_policy.recording.bag_io import image_rgb, namespace_of, read_bag_info, read_messages
 from vlash_policy.stamps import stamp_ns
 from vlash_policy.strategies import get_strategy
 
-CHUNK_TOPIC = "/vlash/action_chunk"
-ROLLED_TOPIC = "/vlash/rolled_state"
-JOINT_STATE_TOPIC = "/joint_states"
-DEFAULT_IMAGE_TOPICS = ("/camera/image_raw",)
+CHUNK_TYPE = "vlash_msgs/msg/ActionChunk"
+CHUNK_NAME = "vlash/action_chunk"
+ROLLED_NAME = "vlash/rolled_state"
+JOINT_STATES_NAME = "joint_states"
 # The policy node's default instruction parameter; pass --instruction if the run used another.
 DEFAULT_INSTRUCTION = "touch the red target"
 # A chunk stamp is a float seconds value rounded back to integer ns by the node.
 _SAME_STAMP_S = 1e-6
+# Largest |replayed - recorded| that is float rounding, not a difference: the chunks travel as
+# float32, whose spacing near the joint ranges (|q| < 4 rad) is below 5e-7.
+FLOAT_TOLERANCE = 1e-5
 
 
 @dataclass(frozen=True)
@@ -143,18 +151,25 @@ def load_replay_inputs(
     bag: str | Path,
     *,
     camera_names: Sequence[str],
-    image_topics: Sequence[str],
+    image_topics: Sequence[str] | None = None,
     tolerance_s: float,
     max_chunks: int | None = None,
 ) -> tuple[list[ReplayInput], Counter[str]]:
     """Replay inputs of the first ``max_chunks`` recorded chunks (by chunk id) and skip reasons.
 
-    Two passes over the bag so that only images near a chunk's stamp are decoded and kept.
+    ``image_topics`` None: the bag's image topics that hold messages. Two passes over the bag
+    so that only images near a chunk's stamp are decoded and kept.
     """
+    info = read_bag_info(bag)
+    chunk_topic = info.one_of_type(CHUNK_TYPE, "the policy's chunks")
+    namespace = namespace_of(chunk_topic, CHUNK_NAME)
+    rolled_topic = f"{namespace}/{ROLLED_NAME}"
+    joints_topic = f"{namespace}/{JOINT_STATES_NAME}"
+    image_topics = list(info.image_topics() if image_topics is None else image_topics)
     if len(image_topics) != len(camera_names):
         raise ValueError(
-            f"image_topics has {len(image_topics)} topics but the model expects "
-            f"{len(camera_names)} cameras {list(camera_names)}"
+            f"image topics {image_topics} are {len(image_topics)} but the model expects "
+            f"{len(camera_names)} cameras {list(camera_names)}; choose them with --image-topics"
         )
     if max_chunks is not None and max_chunks < 1:
         raise ValueError(f"max_chunks={max_chunks} must be >= 1")
@@ -162,8 +177,8 @@ def load_replay_inputs(
         raise ValueError(f"tolerance_s={tolerance_s} must be finite and >= 0")
     all_chunks: list[RecordedChunk] = []
     rolled: dict[tuple[int, int], Any] = {}
-    for item in read_messages(bag, [CHUNK_TOPIC, ROLLED_TOPIC]):
-        if item.topic == CHUNK_TOPIC:
+    for item in read_messages(bag, [t for t in (chunk_topic, rolled_topic) if t in info.topics]):
+        if item.topic == chunk_topic:
             all_chunks.append(_recorded_chunk(item.message))
         else:
             key = (stamp_ns(item.message.header.stamp), int(item.message.measured_step))
@@ -171,7 +186,7 @@ def load_replay_inputs(
     all_chunks.sort(key=lambda c: c.chunk_id)
     chunks = all_chunks[:max_chunks]
     if not chunks:
-        raise ValueError(f"bag {bag} holds no {CHUNK_TOPIC} messages")
+        raise ValueError(f"bag {bag} holds no {chunk_topic} messages")
     joint_names = chunks[0].joint_names
 
     needed = sorted({c.stamp_ns for c in chunks})
@@ -179,17 +194,19 @@ def load_replay_inputs(
     camera_of = dict(zip(image_topics, camera_names, strict=True))
     images: dict[str, list[tuple[float, np.ndarray]]] = {name: [] for name in camera_names}
     joints: list[tuple[float, np.ndarray]] = []
-    for item in read_messages(bag, [*image_topics, JOINT_STATE_TOPIC]):
+    observed = [*image_topics, *([joints_topic] if joints_topic in info.topics else [])]
+    for item in read_messages(bag, observed):
         stamp = stamp_ns(item.message.header.stamp)
         if not _near_any(needed, stamp, tolerance_ns):
             continue
-        if item.topic == JOINT_STATE_TOPIC:
+        if item.topic == joints_topic:
             index = {name: i for i, name in enumerate(item.message.name)}
             if all(name in index for name in joint_names):
                 positions = [item.message.position[index[name]] for name in joint_names]
                 joints.append((stamp * 1e-9, np.asarray(positions)))
         else:
-            images[camera_of[item.topic]].append((stamp * 1e-9, image_to_rgb(item.message)))
+            rgb = image_rgb(item.msgtype, item.message)
+            images[camera_of[item.topic]].append((stamp * 1e-9, rgb))
     sync = ObservationSynchronizer(
         camera_names=camera_names,
         tolerance_s=tolerance_s,
@@ -259,8 +276,18 @@ def replay_chunks(
     return comparisons
 
 
+def action_unit(action_space: str) -> str:
+    """Unit of a joint action: joint positions are radians, delta actions radians per step."""
+    return "rad/step" if action_space == "delta" else "rad"
+
+
+def matches_recording(comparisons: Sequence[ChunkComparison]) -> bool:
+    """Whether every replayed action equals its recorded one up to :data:`FLOAT_TOLERANCE`."""
+    return all(float(c.max_abs_per_joint.max()) <= FLOAT_TOLERANCE for c in comparisons)
+
+
 def plot_actions(
-    comparisons: Sequence[ChunkComparison], joint_names: Sequence[str], path: Path
+    comparisons: Sequence[ChunkComparison], joint_names: Sequence[str], unit: str, path: Path
 ) -> Path:
     """Recorded (solid) vs replayed (dashed) actions per joint; one column per chunk."""
     import matplotlib
@@ -270,7 +297,7 @@ def plot_actions(
 
     dim = comparisons[0].recorded.shape[1]
     fig, axes = plt.subplots(
-        dim, len(comparisons), figsize=(3.2 * len(comparisons), 1.8 * dim), squeeze=False
+        dim, len(comparisons), figsize=(3.6 * len(comparisons) + 1, 1.8 * dim), squeeze=False
     )
     for col, comparison in enumerate(comparisons):
         steps = np.arange(comparison.recorded.shape[0])
@@ -281,9 +308,9 @@ def plot_actions(
             if row == 0:
                 ax.set_title(f"chunk {comparison.chunk_id} ({comparison.strategy})")
             if col == 0:
-                ax.set_ylabel(joint_names[row] if row < len(joint_names) else f"joint {row}")
+                ax.set_ylabel(f"{joint_names[row]}\n[{unit}]", fontsize=8)
             if row == dim - 1:
-                ax.set_xlabel("action index")
+                ax.set_xlabel("action index in the chunk")
     axes[0, 0].legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -291,44 +318,55 @@ def plot_actions(
     return path
 
 
-def plot_errors(comparisons: Sequence[ChunkComparison], path: Path) -> Path:
-    """Per-chunk MSE and largest per-joint |difference| against the chunk id."""
+def plot_errors(comparisons: Sequence[ChunkComparison], unit: str, path: Path) -> Path:
+    """Per chunk, the largest and the RMS |replayed - recorded|, with the float tolerance."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ids = [c.chunk_id for c in comparisons]
-    fig, (ax_mse, ax_max) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
-    ax_mse.plot(ids, [c.mse for c in comparisons], "o-")
-    ax_mse.set_ylabel("MSE")
-    ax_max.plot(ids, [float(c.max_abs_per_joint.max()) for c in comparisons], "o-")
-    ax_max.set_ylabel("max |Δ| over joints")
-    ax_max.set_xlabel("chunk id")
+    fig, (ax_max, ax_rms) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+    for ax, values, label in (
+        (ax_max, [float(c.max_abs_per_joint.max()) for c in comparisons], "largest"),
+        (ax_rms, [math.sqrt(c.mse) for c in comparisons], "RMS"),
+    ):
+        ax.plot(ids, values, "o-")
+        ax.axhline(FLOAT_TOLERANCE, color="0.5", ls="--", lw=0.8, label="float tolerance")
+        ax.set_ylim(bottom=0.0)
+        ax.set_ylabel(f"{label} |replayed - recorded|\n[{unit}]", fontsize=8)
+    ax_max.legend(fontsize="small")
+    ax_max.set_title("Replayed vs recorded actions, per chunk (over its actions and joints)")
+    ax_rms.set_xlabel("chunk id")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
 
 
-def summary_table(comparisons: Sequence[ChunkComparison], joint_names: Sequence[str]) -> str:
-    """Fixed-width text table: one row per chunk, max |Δ| per joint in the joint columns."""
-    names = [name[:10] for name in joint_names]
+def summary_table(
+    comparisons: Sequence[ChunkComparison], joint_names: Sequence[str], unit: str
+) -> str:
+    """Fixed-width text table: one row per chunk, the largest |replayed - recorded| per joint."""
+    widths = [max(len(name), 9) for name in joint_names]
+    header = " ".join(f"{n:>{w}}" for n, w in zip(joint_names, widths, strict=True))
     lines = [
-        f"{'chunk':>7} {'strategy':>11} {'MSE':>10} " + " ".join(f"{n:>10}" for n in names),
+        f"largest |replayed - recorded| per joint [{unit}]",
+        f"{'chunk':>7} {'strategy':>11} {'RMS':>9} {header}",
     ]
     for c in comparisons:
-        joints = " ".join(f"{v:10.3g}" for v in c.max_abs_per_joint)
-        lines.append(f"{c.chunk_id:>7} {c.strategy:>11} {c.mse:10.3g} {joints}")
+        joints = " ".join(f"{v:{w}.3g}" for v, w in zip(c.max_abs_per_joint, widths, strict=True))
+        lines.append(f"{c.chunk_id:>7} {c.strategy:>11} {math.sqrt(c.mse):9.3g} {joints}")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Replay, write ``replay.json``, ``replay_actions.npz`` and the PNGs; returns the report."""
-    out = Path(args.out)
+    model = Path(args.model) if args.model is not None else default_checkpoint_dir()
+    out = Path(args.out) if args.out is not None else Path("results") / "replay" / args.bag.name
     out.mkdir(parents=True, exist_ok=True)
     # The cameras are needed before the policy: its refine setting comes from the chunks.
-    config = VLAConfig.load(Path(args.model) / CONFIG_FILE)
+    config = VLAConfig.load(model / CONFIG_FILE)
     inputs, skipped = load_replay_inputs(
         args.bag,
         camera_names=config.camera_names,
@@ -341,14 +379,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # The live run refined iff its chunks carry refined flags (guided rtc chunks never do).
     unguided = [i.chunk for i in inputs if not get_strategy(i.chunk.strategy).uses_guidance]
     refine = unguided[0].refined if unguided else None
-    policy = FlowVLAPolicy(args.model, device=args.device, refine=refine, seed=args.seed)
+    policy = FlowVLAPolicy(model, device=args.device, refine=refine, seed=args.seed)
     comparisons = replay_chunks(policy, inputs, args.instruction)
     joint_names = list(inputs[0].chunk.joint_names) or list(policy.config.joint_names)
+    unit = action_unit(config.action_space)
+    matches = matches_recording(comparisons)
 
     plots = [
-        str(plot_actions(comparisons[: args.plot_chunks], joint_names, out / "actions.png")),
-        str(plot_errors(comparisons, out / "errors.png")),
+        str(plot_actions(comparisons[: args.plot_chunks], joint_names, unit, out / "actions.png"))
     ]
+    if not matches:  # a match would only plot float rounding
+        plots.append(str(plot_errors(comparisons, unit, out / "errors.png")))
     np.savez(
         out / "replay_actions.npz",
         chunk_ids=np.array([c.chunk_id for c in comparisons]),
@@ -356,13 +397,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         replayed=np.stack([c.replayed for c in comparisons]),
     )
     mses = [c.mse for c in comparisons]
+    largest = float(np.max([c.max_abs_per_joint.max() for c in comparisons]))
     report = {
         "bag": str(args.bag),
-        "model": str(args.model),
+        "model": str(model),
         "seed": args.seed,
         "instruction": args.instruction,
         "refine": policy.refine,
         "joint_names": joint_names,
+        "unit": unit,
         "chunks": [
             {
                 "chunk_id": c.chunk_id,
@@ -376,6 +419,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "summary": {
             "replayed": len(comparisons),
             "skipped": dict(skipped),
+            "matches": matches,
+            "float_tolerance": FLOAT_TOLERANCE,
             "mean_mse": float(np.mean(mses)),
             "max_mse": float(np.max(mses)),
             "max_abs_per_joint": np.max(
@@ -385,11 +430,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "plots": plots,
     }
     (out / "replay.json").write_text(json.dumps(report, indent=2))
-    print(summary_table(comparisons, joint_names))
-    print(
-        f"replayed {len(comparisons)} chunks, mean MSE {report['summary']['mean_mse']:.4g}, "
-        f"skipped {dict(skipped) or 0}"
-    )
+    skipped_text = ", ".join(f"{n} ({why})" for why, n in skipped.items()) or "none"
+    if matches:
+        print(
+            f"replayed {len(comparisons)} chunks of {model}: matches the recording within float "
+            f"tolerance (largest |replayed - recorded| {largest:.2g} {unit} <= "
+            f"{FLOAT_TOLERANCE:g}); skipped {skipped_text}"
+        )
+    else:
+        print(summary_table(comparisons, joint_names, unit))
+        print(
+            f"replayed {len(comparisons)} chunks of {model}: they differ from the recording "
+            f"(largest |replayed - recorded| {largest:.3g} {unit}); skipped {skipped_text}. "
+            "Same checkpoint, seed, instruction and a bag from the policy's first chunk on "
+            "reproduce a run exactly"
+        )
     print(f"report: {out / 'replay.json'}")
     for plot in plots:
         print(f"plot: {plot}")
@@ -401,16 +456,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="python -m vlash_policy.recording.replay", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("bag", type=Path, help="recorded rosbag2 (MCAP) directory")
-    parser.add_argument("--model", type=Path, required=True, help="checkpoint directory")
-    parser.add_argument("--out", type=Path, required=True, help="output directory")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="checkpoint directory (default: the embedded one)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output directory (default results/replay/<bag>)"
+    )
     parser.add_argument("--max-chunks", type=int, default=None, help="replay the first N chunks")
     parser.add_argument("--seed", type=int, default=0, help="policy noise seed (node: seed)")
     parser.add_argument("--instruction", default=DEFAULT_INSTRUCTION)
     parser.add_argument(
         "--image-topics",
         nargs="+",
-        default=list(DEFAULT_IMAGE_TOPICS),
-        help="camera topics in the model's camera order (node: image_topics)",
+        default=None,
+        help="camera topics in the model's camera order (node: image_topics; default: the "
+        "bag's image topics)",
     )
     parser.add_argument("--sync-tolerance", type=float, default=0.05, help="node: sync_tolerance_s")
     parser.add_argument("--plot-chunks", type=int, default=3, help="chunks in actions.png")
@@ -423,7 +483,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     # Returns None: console-script wrappers pass main()'s value to sys.exit.
-    run(parse_args(argv))
+    args = parse_args(argv)
+    try:
+        run(args)
+    except (FileNotFoundError, ValueError) as error:  # the bag or checkpoint is unusable
+        raise SystemExit(f"replay: {error}") from None
 
 
 if __name__ == "__main__":
