@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from vlash_policy.data.lerobot_v3 import write_lerobot_dataset
+from vlash_policy.data.synthetic import synthetic_episodes
 from vlash_policy.model.vla import FlowNoise
-from vlash_policy.training.finetune import Distributed, Trainer, _StageLoss, main
+from vlash_policy.training.finetune import Distributed, Trainer, _StageLoss, main, split_episodes
 from vlash_policy.training.options import FinetuneOptions
 
 TINY = {
@@ -37,8 +39,9 @@ def _options(tmp_path: Path, **kw) -> FinetuneOptions:
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(TINY))
     values = dict(
-        model_config=str(config), synthetic_episodes=3, max_offset=2, steps=3, batch_size=2,
-        lr=1e-3, val_every=0, save_every=100, output_dir=str(tmp_path / "out"),
+        init_checkpoint="none", model_config=str(config), synthetic_episodes=3, max_offset=2,
+        steps=3, batch_size=2, lr=1e-3, val_every=0, save_every=100,
+        output_dir=str(tmp_path / "out"),
     )  # fmt: skip
     values.update(kw)
     return FinetuneOptions(**values)
@@ -91,9 +94,12 @@ def test_rater_stage_keeps_the_policy_frozen(tmp_path):
     policy.fit()
     ckpt = policy.checkpoint_dir(1)
     rater = Trainer(
-        _options(tmp_path / "r", stage="rater", init_checkpoint=str(ckpt), steps=2, lr=1e-2),
+        _options(
+            tmp_path / "r", stage="rater", init_checkpoint=str(ckpt), model_config="", steps=2,
+            lr=1e-2,
+        ),
         Distributed(),
-    )
+    )  # fmt: skip
     before = _flat(rater.model)
     rater.fit()
     after = _flat(rater.model)
@@ -120,6 +126,46 @@ def test_unified_off_is_plain_sfm(tmp_path):
 def test_validation_loss_is_deterministic(tmp_path):
     trainer = Trainer(_options(tmp_path, val_batches=2), Distributed())
     assert trainer.validate() == trainer.validate()
+
+
+def test_one_episode_holds_out_none_and_says_so():
+    episodes = synthetic_episodes(3, seed=0, num_joints=2)
+    train, val, note = split_episodes(episodes[:1], 1)
+    assert (train, val) == (episodes[:1], []) and "holding out none" in note
+    assert split_episodes(episodes, 1) == (episodes[:2], episodes[2:], None)
+    assert split_episodes(episodes[:1], 0) == (episodes[:1], [], None)
+
+
+def test_a_one_episode_dataset_fine_tunes_a_checkpoint(tmp_path, capsys):
+    start = Trainer(_options(tmp_path / "p", steps=1, save_every=1), Distributed())
+    start.fit()
+    dataset = write_lerobot_dataset(synthetic_episodes(2, seed=1, num_joints=2)[:1], tmp_path / "d")
+    options = _options(
+        tmp_path / "f", dataset=str(dataset), init_checkpoint=str(start.checkpoint_dir(1)),
+        model_config="", val_every=1, steps=2,
+    )  # fmt: skip
+    tuned = Trainer(options, Distributed())
+    out = capsys.readouterr().out
+    assert f"finetune: starting from checkpoint {start.checkpoint_dir(1)}" in out
+    assert "holding out none, no validation loss" in out
+    _assert_same(_flat(tuned.model), _flat(start.model))  # the checkpoint's weights
+    assert tuned.val_set is None and len(tuned.fit()) == 2
+
+
+def test_cli_ends_with_the_checkpoint_and_how_to_deploy_it(tmp_path, capsys):
+    options = _options(tmp_path, steps=1)
+    args = [f"--{k}={v}" for k, v in options.to_dict().items()]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    checkpoint = (tmp_path / "out" / "checkpoints" / "step_000001").resolve()
+    assert lines[-3:-1] == [
+        f"finetune: checkpoint {checkpoint}",
+        f"finetune: deploy it with: python scripts/vlash_launch.py --model {checkpoint}",
+    ]
+    assert json.loads(lines[-1])["checkpoint"] == str(checkpoint)
+    assert (checkpoint / "model.safetensors").is_file()
+    with pytest.raises(SystemExit, match=r"error: .*nowhere"):
+        main([*args, f"--dataset={tmp_path / 'nowhere'}"])
 
 
 def test_cli_rejects_unknown_keys(tmp_path, capsys):

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from vlash_policy.embedded import default_checkpoint_dir
 from vlash_policy.training.options import (
     FinetuneOptions,
     load_options,
@@ -38,11 +39,23 @@ def test_unknown_keys_list_the_valid_ones(tmp_path):
         load_options(overrides=parse_overrides(["--max-ofset=2"]))
 
 
+def test_training_starts_from_the_embedded_checkpoint_unless_told_otherwise(tmp_path):
+    assert FinetuneOptions().init_checkpoint_dir() == default_checkpoint_dir()
+    assert FinetuneOptions(init_checkpoint="none").init_checkpoint_dir() is None
+    assert FinetuneOptions(init_checkpoint=str(tmp_path)).init_checkpoint_dir() == tmp_path
+    config = FinetuneOptions(init_checkpoint="none", model_config="vla.json")
+    assert config.init_checkpoint_dir() is None
+    with pytest.raises(ValueError, match="set init_checkpoint: none to train it from scratch"):
+        FinetuneOptions(model_config="vla.json")
+    with pytest.raises(ValueError, match="init_checkpoint is empty; give 'default'"):
+        load_options(overrides={"init_checkpoint": ""})
+
+
 def test_value_checks():
     with pytest.raises(ValueError, match="stage must be one of"):
         FinetuneOptions(stage="both")
     with pytest.raises(ValueError, match="needs init_checkpoint"):
-        FinetuneOptions(stage="rater")
+        FinetuneOptions(stage="rater", init_checkpoint="none")
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         FinetuneOptions(batch_size=0)
     with pytest.raises(ValueError, match="expected --key=value"):

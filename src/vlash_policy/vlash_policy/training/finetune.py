@@ -124,14 +124,24 @@ def load_episodes(options: FinetuneOptions) -> list[Episode]:
 
 def split_episodes(
     episodes: Sequence[Episode], val_episodes: int
-) -> tuple[list[Episode], list[Episode]]:
-    """The last ``val_episodes`` episodes are held out (a fixed, seed-independent split)."""
+) -> tuple[list[Episode], list[Episode], str | None]:
+    """(train, validation, note): the last ``val_episodes`` episodes are held out.
+
+    The split is fixed and seed-independent. A dataset of no more than ``val_episodes``
+    episodes (e.g. one converted bag) holds out none and trains on all; ``note`` then says so
+    (None otherwise).
+    """
+    if not episodes:
+        raise ValueError("the dataset has no episodes")
     if val_episodes >= len(episodes):
-        raise ValueError(
-            f"val_episodes must be < the number of episodes ({len(episodes)}), got {val_episodes}"
+        note = (
+            f"the dataset has {len(episodes)} episode(s), so val_episodes={val_episodes} would "
+            "leave nothing to train on: holding out none, no validation loss (convert more "
+            "bags for one, or set val_episodes: 0)"
         )
+        return list(episodes), [], note if val_episodes else None
     cut = len(episodes) - val_episodes
-    return list(episodes[:cut]), list(episodes[cut:])
+    return list(episodes[:cut]), list(episodes[cut:]), None
 
 
 def _config_for_data(base: VLAConfig, ep: Episode) -> VLAConfig:
@@ -170,10 +180,14 @@ class Trainer:
         self.dist = dist_info or Distributed.setup()
         torch.manual_seed(options.seed)
         episodes = load_episodes(options)
-        train_eps, val_eps = split_episodes(episodes, options.val_episodes)
-        if options.init_checkpoint:
-            loaded = load_checkpoint(options.init_checkpoint, device="cpu")
-            _check_config_matches(loaded.config, episodes[0], options.init_checkpoint)
+        train_eps, val_eps, split_note = split_episodes(episodes, options.val_episodes)
+        init = options.init_checkpoint_dir()
+        if self.dist.is_main:
+            start = "a new model (init_checkpoint: none)" if init is None else f"checkpoint {init}"
+            print(f"finetune: starting from {start}" + (f"; {split_note}" if split_note else ""))
+        if init is not None:
+            loaded = load_checkpoint(init, device="cpu")
+            _check_config_matches(loaded.config, episodes[0], f"init_checkpoint {init}")
             self.model, self.tokenizer = loaded.model, loaded.tokenizer
             self.normalization = loaded.normalization
         else:
@@ -397,10 +411,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = load_options(config, parse_overrides(rest))
     except (TypeError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
-    trainer = Trainer(options)
+    try:
+        trainer = Trainer(options)
+    except (FileNotFoundError, ValueError) as err:  # the dataset or checkpoint named is unusable
+        raise SystemExit(f"error: {err}") from None
     history = trainer.fit()
     if trainer.dist.is_main:
-        print(json.dumps({"steps": trainer.step, "final_loss": history[-1] if history else None}))
+        checkpoint = trainer.checkpoint_dir(trainer.step).resolve()
+        print(f"finetune: checkpoint {checkpoint}")
+        print(f"finetune: deploy it with: python scripts/vlash_launch.py --model {checkpoint}")
+        # Last, one JSON line: scripts read the run's outcome with `tail -n 1`.
+        final = {"steps": trainer.step, "final_loss": history[-1] if history else None}
+        print(json.dumps({**final, "checkpoint": str(checkpoint)}))
     if dist.is_initialized():
         dist.destroy_process_group()
     return 0

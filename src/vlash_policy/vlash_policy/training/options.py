@@ -14,7 +14,11 @@ from typing import Any
 
 import yaml
 
+from vlash_policy.embedded import default_checkpoint_dir
+
 STAGES: tuple[str, ...] = ("policy", "rater")
+INIT_DEFAULT = "default"
+INIT_NONE = "none"
 
 
 @dataclass
@@ -25,8 +29,11 @@ class FinetuneOptions:
         dataset: ``"synthetic"`` (toy reaching episodes) or a LeRobot v3.0 dataset directory.
         synthetic_episodes, synthetic_joints: size of the synthetic dataset.
         model_config: JSON :class:`~vlash_policy.model.config.VLAConfig` of a new model ("" =
-            defaults); dimensions, cameras and action space are taken from the dataset.
-        init_checkpoint: checkpoint directory to start from (required for ``stage: rater``); its
+            defaults; only with ``init_checkpoint: none``); dimensions, cameras and action space
+            are taken from the dataset.
+        init_checkpoint: what training starts from: ``default`` (the embedded checkpoint,
+            :func:`vlash_policy.embedded.default_checkpoint_dir`), a checkpoint directory, or
+            ``none`` for a new model (``model_config``; not for ``stage: rater``). A checkpoint's
             normalisation statistics are kept so the policy sees the inputs it was trained on.
         max_offset: Δmax of VLASH Sec. 4.2 (0 disables offset augmentation).
         shared_observation: pack all Δmax+1 offsets behind one observation (VLASH Sec. 4.3)
@@ -37,7 +44,8 @@ class FinetuneOptions:
         steps, batch_size, lr, weight_decay, grad_clip: optimisation (AdamW, AsyncVLA App. A).
         seed: seeds model init, data order, offsets and flow noise.
         output_dir: checkpoints go to ``output_dir/checkpoints/step_XXXXXX``.
-        val_episodes: episodes held out (the last ones) for the validation loss.
+        val_episodes: episodes held out (the last ones) for the validation loss; a dataset
+            with no more episodes than that holds out none and trains on all (said at start).
         val_every, val_batches: validation period (steps; 0 = never) and size.
         save_every: checkpoint period in steps (the final step is always saved).
         resume: continue from the newest checkpoint in ``output_dir``.
@@ -48,7 +56,7 @@ class FinetuneOptions:
     synthetic_episodes: int = 8
     synthetic_joints: int = 2
     model_config: str = ""
-    init_checkpoint: str = ""
+    init_checkpoint: str = INIT_DEFAULT
     max_offset: int = 3
     shared_observation: bool = True
     unified: bool = True
@@ -84,11 +92,33 @@ class FinetuneOptions:
             raise ValueError("weight_decay and grad_clip must be >= 0 (grad_clip 0 = off)")
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
-        if self.stage == "rater" and not self.init_checkpoint:
-            raise ValueError("stage 'rater' needs init_checkpoint (a trained policy to freeze)")
+        if self.init_checkpoint.strip() == "":
+            raise ValueError(
+                f"init_checkpoint is empty; give {INIT_DEFAULT!r} (the embedded checkpoint), a "
+                f"checkpoint directory, or {INIT_NONE!r} to train a new model"
+            )
+        if self.stage == "rater" and self.init_checkpoint == INIT_NONE:
+            raise ValueError(
+                "stage 'rater' needs init_checkpoint (a trained policy to freeze), "
+                f"not {INIT_NONE!r}"
+            )
+        if self.model_config and self.init_checkpoint != INIT_NONE:
+            raise ValueError(
+                f"model_config {self.model_config!r} describes a new model, but "
+                f"init_checkpoint is {self.init_checkpoint!r}; set init_checkpoint: {INIT_NONE} "
+                "to train it from scratch"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def init_checkpoint_dir(self) -> Path | None:
+        """The checkpoint directory training starts from; None for a new model."""
+        if self.init_checkpoint == INIT_NONE:
+            return None
+        if self.init_checkpoint == INIT_DEFAULT:
+            return default_checkpoint_dir()
+        return Path(self.init_checkpoint)
 
 
 def _coerce(name: str, value: Any, annotation: Any) -> Any:
