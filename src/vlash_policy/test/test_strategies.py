@@ -202,3 +202,14 @@ def test_simulated_timeline_per_strategy(delay):
 def test_validation(call, exc, match, name):
     with pytest.raises(exc, match=match):
         call(get_strategy(name))
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_only_sync_stops_at_the_execution_horizon(name):
+    strategy = get_strategy(name)
+    cut = strategy.executable_actions(macro_count=8, execution_horizon=3)
+    assert cut == (3 if name == "sync" else 8)
+    assert strategy.executable_actions(macro_count=8, execution_horizon=0) == 8
+    assert strategy.executable_actions(macro_count=2, execution_horizon=3) == 2
+    with pytest.raises(ValueError, match="execution_horizon must be >= 0"):
+        strategy.executable_actions(macro_count=8, execution_horizon=-1)

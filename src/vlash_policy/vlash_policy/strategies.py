@@ -46,6 +46,8 @@ class SwitchingStrategy(abc.ABC):
     """True if the policy is fed ``s_{t+Δ}`` from :func:`vlash_policy.rollforward.roll_forward`."""
     uses_guidance: ClassVar[bool]
     """True if inference inpaints the overlap with the previous chunk (RTC guidance)."""
+    stops_at_execution_horizon: ClassVar[bool] = False
+    """True if the robot stops after K actions of a chunk and waits (``sync``, Fig. 3a)."""
 
     def should_start_inference(
         self,
@@ -97,6 +99,19 @@ class SwitchingStrategy(abc.ABC):
         )
         return start + index
 
+    def executable_actions(self, *, macro_count: int, execution_horizon: int) -> int:
+        """How many of a chunk's ``macro_count`` actions the executor runs.
+
+        ``execution_horizon`` is K (0 = the whole chunk). Only a stop-and-go strategy cuts the
+        chunk at K; asynchronous ones run it to its end when the next chunk is late (VLASH
+        Sec. 3: the next chunk is due after K, but the robot must not stall if it is not there).
+        """
+        macro_count = _check_int("macro_count", macro_count, 0)
+        execution_horizon = _check_int("execution_horizon", execution_horizon, 0)
+        if self.stops_at_execution_horizon and execution_horizon:
+            return min(macro_count, execution_horizon)
+        return macro_count
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
 
@@ -132,6 +147,7 @@ class SyncStrategy(_ObservationAligned, _StartsAtArrival):
     name = "sync"
     conditions_on_rolled_state = False
     uses_guidance = False
+    stops_at_execution_horizon = True
 
     def _due(self, *, steps_left: int, delay_steps: int, margin: int) -> bool:
         return steps_left == 0
