@@ -6,7 +6,9 @@ The executor owns the clock and reports, tick by tick, which action it commanded
 - maps an observation's time stamp to the exact executor step it precedes (:class:`StepClock`),
 - decides when the next inference starts (the switching strategy's rule with the measured Δ),
 - rolls the measured state forward over the actions of ``[t, t+Δ)`` (VLASH Sec. 4.1), using the
-  executed actions the executor reported and the planned remainder of the running chunk,
+  commands the executor reported and the planned remainder of the running chunk, executed
+  through the executor's own safety pipeline (:mod:`vlash_policy.safety_limits`) with the
+  executor's limits, so ``s_{t+Δ}`` is the position the executor commands at step ``t+Δ-1``,
 - aligns the running chunk with the new one for Real-Time Chunking guidance.
 
 Everything is integer step arithmetic; wall-clock time only enters through the latency sample
@@ -27,10 +29,12 @@ from vlash_policy.quantization import quantize_actions
 from vlash_policy.rollforward import (
     ExecutedAction,
     PlannedChunk,
-    RolloutActions,
-    gather_rollout_actions,
-    roll_forward,
+    Rollout,
+    plan_at,
+    resolve_state_index_map,
+    roll_out,
 )
+from vlash_policy.safety_limits import PerJoint, SafetyLimits
 from vlash_policy.strategies import SwitchingStrategy
 from vlash_policy.timeline import DelayEstimator
 
@@ -103,8 +107,8 @@ class InferenceRequest:
     delay_steps: int
     measured_state: np.ndarray
     rolled_state: np.ndarray
-    """s_{t+Δ}; equals the measured state when Δ = 0 or no action executes meanwhile."""
-    rollout: RolloutActions
+    """s_{t+Δ}: the command of step t+Δ-1; the measured state when no action executes meanwhile."""
+    rollout: Rollout
     conditioning_state: np.ndarray
     """The state the model is conditioned on: rolled for ``vlash``, measured otherwise."""
     previous_chunk: np.ndarray | None
@@ -118,8 +122,6 @@ class _Published:
     chunk_id: int
     start_step: int
     macro_actions: np.ndarray
-    micro_actions: np.ndarray
-    quantization: int
 
 
 class InferencePlanner:
@@ -135,10 +137,23 @@ class InferencePlanner:
         margin_steps: int = 0,
         execution_horizon: int | None = None,
         quantization: int = 1,
-        lower: Sequence[float] | None = None,
-        upper: Sequence[float] | None = None,
+        lower: PerJoint | None = None,
+        upper: PerJoint | None = None,
+        max_step_per_tick: PerJoint | None = None,
         history_steps: int = 1024,
     ) -> None:
+        """Plan for a policy whose chunks an executor with the given limits runs.
+
+        Args:
+            strategy, delay: the switching strategy and the Δ estimate.
+            action_space, joint_count, quantization: the chunks' actions and their q.
+            margin_steps: added to Δ in the inference trigger.
+            execution_horizon: K (None = the whole chunk).
+            lower, upper, max_step_per_tick: the executor's joint position limits and per-tick
+                step limit (:class:`~vlash_policy.safety_limits.SafetyLimits`; None = no limit).
+                They must be the executor's for the roll-forward to be exact.
+            history_steps: executed steps remembered.
+        """
         if joint_count < 1:
             raise ValueError(f"joint_count must be >= 1, got {joint_count}")
         if margin_steps < 0:
@@ -159,8 +174,9 @@ class InferencePlanner:
         self._margin = margin_steps
         self._execution_horizon = execution_horizon
         self._q = quantization
-        self._lower = lower
-        self._upper = upper
+        self._limits = SafetyLimits.create(
+            joint_count, lower=lower, upper=upper, max_step_per_tick=max_step_per_tick
+        )
         self._history = history_steps
         self.clock = StepClock()
         self._executed: OrderedDict[int, ExecutedAction] = OrderedDict()
@@ -179,6 +195,11 @@ class InferencePlanner:
         return self._step
 
     @property
+    def limits(self) -> SafetyLimits:
+        """The executor limits the roll-forward applies."""
+        return self._limits
+
+    @property
     def inference_in_flight(self) -> bool:
         return self._in_flight
 
@@ -192,16 +213,9 @@ class InferencePlanner:
             report.steps, report.chunk_ids, report.indices, commands, strict=True
         ):
             macro = int(micro) // self._q
-            previous, self._last_command = self._last_command, command
+            self._last_command = command
             self._running_id = int(chunk_id)
             self._effective_start.setdefault(int(chunk_id), int(step) - macro)
-            if self._space is ActionSpace.DELTA:
-                if previous is None:
-                    # The first command moved from a position never reported; a zero delta
-                    # would be a false record, so the planned action stands in for this step.
-                    continue
-                # The executor reports absolute commands; the executed delta is their difference.
-                command = command - previous
             self._executed[int(step)] = ExecutedAction(int(chunk_id), macro, command)
         while len(self._executed) > self._history:
             self._executed.popitem(last=False)
@@ -247,7 +261,11 @@ class InferencePlanner:
         K - Δ steps into the chunk (VLASH Sec. 3: execution interval ``[t+Δ, t+Δ+K)``). A sync
         chunk is cut at K by the executor, so nothing is added there.
         """
-        if self._execution_horizon is None or self.strategy.name == "sync" or not self._published:
+        if (
+            self._execution_horizon is None
+            or self.strategy.stops_at_execution_horizon
+            or not self._published
+        ):
             return 0
         newest = self._published[max(self._published)]
         return max(0, newest.macro_actions.shape[0] - self._execution_horizon)
@@ -257,22 +275,20 @@ class InferencePlanner:
         delay = self.delay.delay_steps
         start = self.strategy.planned_start_step(source_step=source_step, delay_steps=delay)
         measured = np.asarray(measured_state, dtype=np.float64)
-        rollout = self._gather(source_step, source_step + delay)
-        rolled = roll_forward(
-            measured,
-            rollout.actions,
-            action_space=self._space,
-            state_index_map=None if measured.shape[0] == self._joints else range(self._joints),
-            lower=self._lower,
-            upper=self._upper,
+        if measured.ndim != 1 or not np.all(np.isfinite(measured)):
+            raise ValueError(f"measured_state must be 1-D and finite, got {measured.tolist()}")
+        # A state longer than the action (gripper, ...) leads with the commanded joints.
+        driven = resolve_state_index_map(
+            None if measured.shape[0] == self._joints else range(self._joints),
+            state_dim=measured.shape[0],
+            action_dim=self._joints,
         )
+        rollout = self._roll_out(source_step, source_step + delay, measured[driven])
+        rolled = measured.copy()
+        if len(rollout):
+            rolled[driven] = rollout.commands[-1]
         previous, valid = (
-            self._aligned_previous(start)
-            if self.strategy.uses_guidance
-            else (
-                None,
-                0,
-            )
+            self._aligned_previous(start) if self.strategy.uses_guidance else (None, 0)
         )
         return InferenceRequest(
             source_step=source_step,
@@ -299,7 +315,7 @@ class InferencePlanner:
         """Remember a chunk this policy sent, to plan roll-forwards over its remainder."""
         micro = np.asarray(actions, dtype=np.float64)
         macro = quantize_actions(micro, self._q, self._space).actions
-        self._published[chunk_id] = _Published(chunk_id, start_step, macro, micro, self._q)
+        self._published[chunk_id] = _Published(chunk_id, start_step, macro)
         self._unacknowledged = (chunk_id, self._step)
         # Keep the running chunk and the newest ones; older plans can no longer execute.
         for old in sorted(self._published)[:-4]:
@@ -325,47 +341,50 @@ class InferencePlanner:
                 start = self.strategy.effective_start_step(
                     chunk_start_step=published.start_step, arrival_step=published.start_step
                 )
-            planned.append(PlannedChunk(chunk_id, start, published.macro_actions))
+            executable = self.strategy.executable_actions(
+                macro_count=published.macro_actions.shape[0],
+                execution_horizon=self._execution_horizon or 0,
+            )
+            planned.append(PlannedChunk(chunk_id, start, published.macro_actions[:executable]))
         return planned
 
-    def _gather(self, first_step: int, end_step: int) -> RolloutActions:
-        """Actions of steps ``[first_step, end_step)``: executed where reported, else planned."""
-        chunks = self._planned_chunks()
-        # Steps before the first plan hold; each plan runs until the next one starts.
-        segments = zip([None, *chunks], [*(c.start_step for c in chunks), end_step], strict=True)
-        parts = []
-        segment_start = first_step
-        for chunk, bound in segments:
-            segment_end = max(segment_start, min(bound, end_step))
-            parts.append(
-                gather_rollout_actions(
-                    measured_step=segment_start,
-                    target_step=segment_end,
-                    executed=self._executed,
-                    planned=chunk,
-                    action_dim=self._joints,
-                )
-            )
-            segment_start = segment_end
-        return RolloutActions(
-            actions=np.concatenate([p.actions for p in parts]),
-            steps=np.concatenate([p.steps for p in parts]),
-            executed=np.concatenate([p.executed for p in parts]),
-            chunk_ids=np.concatenate([p.chunk_ids for p in parts]),
-            indices=np.concatenate([p.indices for p in parts]),
+    def _roll_out(self, first_step: int, end_step: int, measured: np.ndarray) -> Rollout:
+        """Commands of steps ``[first_step, end_step)``: reported where reported, else planned.
+
+        The planned steps continue from the executor's latest reported command; before it has
+        commanded anything, from the hold position it seeds from the measured joints.
+        """
+        in_force = (
+            self._last_command
+            if self._last_command is not None
+            else self._limits.hold_position(measured)
+        )
+        return roll_out(
+            first_step=first_step,
+            end_step=end_step,
+            reported_step=self._step,
+            executed=self._executed,
+            plans=self._planned_chunks(),
+            command_in_force=in_force,
+            action_space=self._space,
+            limits=self._limits,
         )
 
     def _aligned_previous(self, new_start: int) -> tuple[np.ndarray | None, int]:
-        """Planned actions of the steps from ``new_start`` on, up to the first unplanned step."""
-        chunks = self._planned_chunks()
-        if not chunks or new_start < chunks[0].start_step:
-            # The new chunk's first rows precede every plan: no prefix of it is known, and
-            # shifting a plan up would guide row i with another step's action.
+        """Planned actions of the steps from ``new_start`` on, up to the first unplanned step.
+
+        RTC guidance inpaints the new chunk's rows with the actions the running chunk has for the
+        same steps, so these are the chunk's actions, not the clamped commands.
+        """
+        plans = self._planned_chunks()
+        rows = []
+        step = new_start
+        while (running := plan_at(plans, step)) is not None:
+            plan, index = running
+            rows.append(plan.actions[index])
+            step += 1
+        if not rows:
+            # The new chunk's first row precedes every plan or follows the last one: no prefix
+            # of it is known, and shifting a plan would guide row i with another step's action.
             return None, 0
-        last = chunks[-1]
-        rollout = self._gather(new_start, last.start_step + last.actions.shape[0])
-        steps = rollout.steps - new_start
-        contiguous = int(np.sum(steps == np.arange(steps.shape[0])))
-        if contiguous == 0:
-            return None, 0
-        return rollout.actions[:contiguous].copy(), contiguous
+        return np.stack(rows), len(rows)

@@ -9,6 +9,13 @@ instead of the stale ``s_t``.
 Step convention used throughout: the state measured at step ``t`` is taken BEFORE the action of
 step ``t`` executes, so rolling from step ``t`` to step ``t+Δ`` applies the actions of steps
 ``[t, t+Δ)``.
+
+Every action is applied through the executor's own pipeline (:mod:`vlash_policy.safety_limits`:
+delta -> absolute, position clamp, per-tick step clamp from the previous command; quantization
+merges the actions into per-step macro-actions before), so with the executor's limits the rolled
+state is exactly the position the executor commands at step ``t+Δ-1``. A delta is added to the
+previous *command*, as the executor adds it, so ``s_{t+Δ} = s_t + a_t + ... + a_{t+Δ-1}`` holds
+with ``s_t`` the commanded position (the measured one where nothing was commanded yet).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vlash_policy.action_space import ActionSpace, parse_action_space
+from vlash_policy.safety_limits import SafetyLimits
 
 
 def _as_finite(name: str, value: object, ndim: int) -> np.ndarray:
@@ -61,41 +69,28 @@ def resolve_state_index_map(
     return idx.astype(np.intp)
 
 
-def _resolve_limits(name: str, value: object, action_dim: int, fill: float) -> np.ndarray:
-    if value is None:
-        return np.full(action_dim, fill)
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim == 0:
-        arr = np.full(action_dim, float(arr))
-    if arr.shape != (action_dim,):
-        raise ValueError(
-            f"{name} must be a scalar or have shape ({action_dim},), got shape {arr.shape}"
-        )
-    if np.any(np.isnan(arr)):
-        raise ValueError(f"{name} must not contain NaN, got {arr.tolist()}")
-    return arr
-
-
 def roll_forward(
     state: np.ndarray,
     actions: np.ndarray,
     *,
     action_space: ActionSpace | str | int,
     state_index_map: Sequence[int] | None = None,
-    lower: np.ndarray | float | None = None,
-    upper: np.ndarray | float | None = None,
+    limits: SafetyLimits | None = None,
+    previous_command: np.ndarray | None = None,
 ) -> np.ndarray:
     """Execution-time state ``s_{t+Δ}`` from ``s_t`` and the actions of steps ``[t, t+Δ)``.
 
-    VLASH Sec. 4.1, Fig. 3c. ``state`` is ``(S,)``; ``actions`` is ``(n, D)`` in execution order.
+    VLASH Sec. 4.1, Fig. 3c. ``state`` is ``(S,)``; ``actions`` is ``(n, D)`` per-step (macro-)
+    actions in execution order. The driven entries ``m = state_index_map`` become the command the
+    executor issues for the last action (:meth:`SafetyLimits.command` step after step, starting
+    from ``previous_command``, by default the hold position seeded from ``state[m]``):
 
-    - DELTA: ``s[m] + a_0 + ... + a_{n-1}`` on the driven entries ``m = state_index_map``.
-    - ABSOLUTE: the driven entries become the last target ``a_{n-1}``.
+    - DELTA: ``s[m] + a_0 + ... + a_{n-1}``, each partial sum clamped as the executor clamps it
+      (a delta pushing into a limit is not "remembered" by a following opposite delta);
+    - ABSOLUTE: the last target ``a_{n-1}``, unless the step limit keeps the command short of it.
 
-    With ``lower``/``upper`` (per action dimension, or scalars), the driven entries are clamped
-    to the joint limits after every step, as the robot would saturate each commanded target;
-    a delta pushing into a limit is therefore not "remembered" by a following opposite delta.
-    Undriven entries and the case ``n == 0`` (the robot holds) keep the measured values.
+    ``limits`` None applies no limit. Undriven entries and the case ``n == 0`` (the robot holds)
+    keep the measured values.
     """
     space = parse_action_space(action_space)
     s = _as_finite("state", state, 1)
@@ -105,17 +100,21 @@ def roll_forward(
         return out
     action_dim = acts.shape[1]
     idx = resolve_state_index_map(state_index_map, state_dim=s.shape[0], action_dim=action_dim)
-    lo = _resolve_limits("lower", lower, action_dim, -np.inf)
-    hi = _resolve_limits("upper", upper, action_dim, np.inf)
-    if np.any(lo > hi):
-        raise ValueError(f"lower must be <= upper, got lower={lo.tolist()} upper={hi.tolist()}")
-    if space is ActionSpace.ABSOLUTE:
-        out[idx] = np.clip(acts[-1], lo, hi)
-        return out
-    driven = out[idx]
-    for a in acts:
-        driven = np.clip(driven + a, lo, hi)
-    out[idx] = driven
+    if limits is None:
+        limits = SafetyLimits.create(action_dim)
+    elif limits.joint_count != action_dim:
+        raise ValueError(
+            f"limits cover {limits.joint_count} joints but the actions have {action_dim} dimensions"
+        )
+    if previous_command is None:
+        previous = limits.hold_position(s[idx])
+    else:
+        previous = _as_finite("previous_command", previous_command, 1)
+        if previous.shape != (action_dim,):
+            raise ValueError(
+                f"previous_command must have shape ({action_dim},), got {previous.shape}"
+            )
+    out[idx] = limits.commands(previous, acts, space)[-1]
     return out
 
 
@@ -126,20 +125,22 @@ class ExecutedAction:
     chunk_id: int
     index: int
     """Index of the action within its chunk (macro-action index if the chunk was quantized)."""
-    action: np.ndarray
+    command: np.ndarray
+    """The joint positions the executor commanded for it (after every limit)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "action", _as_finite("ExecutedAction.action", self.action, 1))
+        object.__setattr__(self, "command", _as_finite("ExecutedAction.command", self.command, 1))
         if self.index < 0:
             raise ValueError(f"ExecutedAction.index must be >= 0, got {self.index}")
 
 
 @dataclass(frozen=True)
 class PlannedChunk:
-    """The chunk the executor is running: action ``i`` is due at step ``start_step + i``.
+    """A chunk the executor runs or will run: action ``i`` is due at step ``start_step + i``.
 
-    ``actions`` are the per-step actions the executor applies, i.e. the macro-actions when the
-    chunk was quantized (:mod:`vlash_policy.quantization`).
+    ``actions`` are the per-step actions the executor applies: the macro-actions when the chunk
+    was quantized (:mod:`vlash_policy.quantization`), only the executable ones (a ``sync`` chunk
+    stops after K, :meth:`~vlash_policy.strategies.SwitchingStrategy.executable_actions`).
     """
 
     chunk_id: int
@@ -150,16 +151,31 @@ class PlannedChunk:
         object.__setattr__(self, "actions", _as_finite("PlannedChunk.actions", self.actions, 2))
 
 
-@dataclass(frozen=True)
-class RolloutActions:
-    """Actions of the steps between a measured state and the target step, in step order."""
+def plan_at(plans: Sequence[PlannedChunk], step: int) -> tuple[PlannedChunk, int] | None:
+    """The plan and action index the executor runs at ``step``, or None where it holds.
 
-    actions: np.ndarray
-    """(n, D) actions to pass to :func:`roll_forward`."""
+    ``plans`` are in the order the executor accepted them. As in the executor, the newest chunk
+    whose start step has come is the one that runs (a fresher chunk supersedes every plan from its
+    own start on, and a chunk that waits for its start leaves the previous one running until
+    then); past its last action the robot holds, it does not fall back to an older chunk.
+    """
+    for plan in reversed(plans):
+        if plan.start_step <= step:
+            index = step - plan.start_step
+            return (plan, index) if index < plan.actions.shape[0] else None
+    return None
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """The executor's commands over the steps between a measured state and the target step."""
+
     steps: np.ndarray
-    """(n,) control step of each action; steps with no action (robot holding) are absent."""
+    """(n,) control step of each command; steps where the robot holds are absent."""
+    commands: np.ndarray
+    """(n, D) joint positions commanded at those steps: reported, or predicted for plans."""
     executed: np.ndarray
-    """(n,) True = reported executed by the executor, False = planned remainder of the chunk."""
+    """(n,) True = reported executed by the executor, False = planned, not executed yet."""
     chunk_ids: np.ndarray
     """(n,) chunk each action came from."""
     indices: np.ndarray
@@ -169,60 +185,70 @@ class RolloutActions:
         return int(self.steps.shape[0])
 
 
-def gather_rollout_actions(
+def roll_out(
     *,
-    measured_step: int,
-    target_step: int,
+    first_step: int,
+    end_step: int,
+    reported_step: int | None,
     executed: Mapping[int, ExecutedAction],
-    planned: PlannedChunk | None,
-    action_dim: int | None = None,
-) -> RolloutActions:
-    """Collect the actions of steps ``[measured_step, target_step)`` for :func:`roll_forward`.
+    plans: Sequence[PlannedChunk],
+    command_in_force: np.ndarray,
+    action_space: ActionSpace | str | int,
+    limits: SafetyLimits,
+) -> Rollout:
+    """The executor's commands of steps ``[first_step, end_step)`` (VLASH Sec. 4.1).
 
-    The state measured at ``measured_step`` precedes that step's action, so the rollout to
-    ``target_step = t + Δ`` (VLASH Sec. 4.1) needs ``a_t, ..., a_{t+Δ-1}``. For each step the
-    action the executor reported as executed wins (it is what really happened, even if a later
-    chunk replaced the plan); otherwise the planned chunk's action ``step - start_step`` is used
-    when it lies inside the chunk. A step with neither (chunk exhausted, no chunk yet) is skipped:
-    the executor holds there, which repeats the last ABSOLUTE target and is a zero DELTA, so
-    skipping is exact for both action spaces.
+    The state measured at ``first_step = t`` precedes that step's action, so the rollout to
+    ``end_step = t + Δ`` covers ``a_t, ..., a_{t+Δ-1}``; its last command is ``s_{t+Δ}``.
 
-    ``action_dim`` fixes ``D`` when no action is found (otherwise the result is ``(0, 0)``).
+    - Up to ``reported_step`` (the latest step the executor reported) the executor's reports are
+      the truth: a reported step contributes the command it sent, an unreported one held.
+    - After it, the plan running at each step (:func:`plan_at`) is executed through the safety
+      pipeline from the command in force, ``command_in_force`` (the executor's latest reported
+      command, or the hold position it seeds from the measured joints when it reported none).
+      A step with no plan holds: ABSOLUTE repeats the last command, DELTA adds nothing.
     """
-    if target_step < measured_step:
-        raise ValueError(f"target_step ({target_step}) must be >= measured_step ({measured_step})")
-    rows: list[np.ndarray] = []
+    if end_step < first_step:
+        raise ValueError(f"end_step ({end_step}) must be >= first_step ({first_step})")
+    space = parse_action_space(action_space)
+    previous = _as_finite("command_in_force", command_in_force, 1)
+    if previous.shape != (limits.joint_count,):
+        raise ValueError(
+            f"command_in_force must have shape ({limits.joint_count},), got {previous.shape}"
+        )
     steps: list[int] = []
+    rows: list[np.ndarray] = []
     flags: list[bool] = []
     chunk_ids: list[int] = []
     indices: list[int] = []
-    for step in range(measured_step, target_step):
-        reported = executed.get(step)
-        if reported is not None:
-            rows.append(reported.action)
+    for step in range(first_step, end_step):
+        if reported_step is not None and step <= reported_step:
+            reported = executed.get(step)
+            if reported is None:
+                continue
+            if reported.command.shape != previous.shape:
+                raise ValueError(
+                    f"step {step}: reported command has shape {reported.command.shape}, "
+                    f"expected {previous.shape}"
+                )
+            rows.append(reported.command)
             flags.append(True)
             chunk_ids.append(reported.chunk_id)
             indices.append(reported.index)
-        elif planned is not None and 0 <= step - planned.start_step < planned.actions.shape[0]:
-            i = step - planned.start_step
-            rows.append(planned.actions[i])
-            flags.append(False)
-            chunk_ids.append(planned.chunk_id)
-            indices.append(i)
         else:
-            continue
+            running = plan_at(plans, step)
+            if running is None:
+                continue
+            plan, index = running
+            previous, _ = limits.command(plan.actions[index], previous, space)
+            rows.append(previous)
+            flags.append(False)
+            chunk_ids.append(plan.chunk_id)
+            indices.append(index)
         steps.append(step)
-    dims = {r.shape[0] for r in rows}
-    if planned is not None:
-        dims.add(planned.actions.shape[1])
-    if action_dim is not None:
-        dims.add(action_dim)
-    if len(dims) > 1:
-        raise ValueError(f"executed and planned actions disagree on the action dimension: {dims}")
-    dim = dims.pop() if dims else 0
-    return RolloutActions(
-        actions=np.stack(rows) if rows else np.zeros((0, dim)),
+    return Rollout(
         steps=np.asarray(steps, dtype=np.int64),
+        commands=np.stack(rows) if rows else np.zeros((0, limits.joint_count)),
         executed=np.asarray(flags, dtype=bool),
         chunk_ids=np.asarray(chunk_ids, dtype=np.int64),
         indices=np.asarray(indices, dtype=np.int64),
