@@ -5,7 +5,9 @@ back what the executor commanded and reported (``vlash/executed_actions``). Ever
 step arithmetic on the executor's own reports, so the outcome does not depend on how fast this
 machine is: where arrival time matters (late actions), the arrival step is read from the first
 report naming the chunk, and the strategy's definition (VLASH Sec. 3, Fig. 3;
-:mod:`vlash_policy.strategies`) says what must have happened given that step.
+:mod:`vlash_policy.strategies`) says what must have happened given that step. Every command is
+checked against the one safety model the policy's roll-forward also replays
+(:class:`vlash_policy.safety_limits.SafetyLimits`), with the real velocity limit (3 rad/s).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros_harness import RosTestGraph
 from sensor_msgs.msg import JointState
@@ -26,10 +30,12 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from vlash_msgs.msg import ActionChunk, ExecutedActions
+from vlash_policy.safety_limits import SafetyLimits
 from vlash_policy.so101 import SO101_JOINT_NAMES
 from vlash_policy.stamps import stamp_ns
 
 JOINTS = list(SO101_JOINT_NAMES)
+ZERO = [0.0] * len(JOINTS)
 # Deep enough that no report or command is ever replaced before this process takes it.
 KEEP_ALL = QoSProfile(depth=100_000, reliability=ReliabilityPolicy.RELIABLE)
 COMMAND_TOPICS = {
@@ -53,21 +59,41 @@ class Entry:
 
 
 class ExecutorRig:
-    """A real executor process plus this process's publishers/subscribers around it."""
+    """A real executor process plus this process's publishers/subscribers around it.
+
+    It starts armed (the executor node's default is disarmed, as on a real arm) and with the
+    executor node's default limits written out, so the rig knows the executor's safety model.
+    ``measured=None`` publishes no joint states until :attr:`measured` is set.
+    """
 
     def __init__(
         self,
         graph: RosTestGraph,
         tmp_path: Path,
         *,
-        measured: list[float] | None = None,
+        measured: list[float] | None = ZERO,
         **params,
     ) -> None:
         self.graph = graph
-        self.params = {"joint_names": JOINTS, "control_rate_hz": 30.0, **params}
+        self.params = {
+            "joint_names": JOINTS,
+            "control_rate_hz": 30.0,
+            "start_armed": True,
+            "position_lower": [-3.2] * len(JOINTS),
+            "position_upper": [3.2] * len(JOINTS),
+            "max_joint_velocity": [3.0] * len(JOINTS),
+            **params,
+        }
         self.period = 1.0 / self.params["control_rate_hz"]
         self.interface = self.params.get("command_interface", "forward_position")
-        self.measured = [0.0] * len(JOINTS) if measured is None else measured
+        self.limits = SafetyLimits.from_velocity(
+            lower=self.params["position_lower"],
+            upper=self.params["position_upper"],
+            max_velocity=self.params["max_joint_velocity"],
+            control_period_s=self.period,
+            joint_count=len(JOINTS),
+        )
+        self.measured = measured
         params_file = tmp_path / "executor.yaml"
         params_file.write_text(yaml.safe_dump({"executor": {"ros__parameters": self.params}}))
 
@@ -79,6 +105,10 @@ class ExecutorRig:
             ExecutedActions, "vlash/executed_actions", self.feedback.append, KEEP_ALL
         )
         node.create_subscription(command_type, command_topic, self.commands.append, KEEP_ALL)
+        self.intended: list[JointState] = []
+        node.create_subscription(
+            JointState, "executor/intended_command", self.intended.append, KEEP_ALL
+        )
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.chunk_pub = node.create_publisher(ActionChunk, "vlash/action_chunk", reliable)
         self.joint_pub = node.create_publisher(JointState, "joint_states", reliable)
@@ -100,6 +130,8 @@ class ExecutorRig:
             START_TIMEOUT_S,
             "executor reporting and subscribed to chunks and joint states",
         )
+        if measured is None or not self.params["start_armed"]:
+            return  # nothing is commanded yet
         if self.interface == "joint_trajectory":
             # Trajectories are only sent for chunks; wait for joint states to have been sent
             # since the executor subscribed (published every 0.1 s, 30 ticks = 1 s at 30 Hz).
@@ -110,6 +142,8 @@ class ExecutorRig:
             )
 
     def _publish_joint_state(self) -> None:
+        if self.measured is None:
+            return
         msg = JointState(name=JOINTS, position=[float(x) for x in self.measured])
         msg.header.stamp = self.graph.node.get_clock().now().to_msg()
         self.joint_pub.publish(msg)
@@ -187,6 +221,38 @@ class ExecutorRig:
 
     def log(self) -> str:
         return self.process.log_path.read_text(errors="replace")
+
+    def wait_log(self, text: str) -> None:
+        self.graph.spin_until(lambda: text in self.log(), TICK_TIMEOUT_S, f"log line {text!r}")
+
+    def change_state(self, transition: int) -> None:
+        """Ask the executor's lifecycle for ``transition`` (the operator's arm/disarm switch)."""
+        client = self.graph.node.create_client(ChangeState, "executor/change_state")
+        self.graph.spin_until(
+            client.service_is_ready, START_TIMEOUT_S, "executor/change_state service"
+        )
+        future = client.call_async(ChangeState.Request(transition=Transition(id=transition)))
+        self.graph.spin_until(future.done, TICK_TIMEOUT_S, f"lifecycle transition {transition}")
+        assert future.result().success, f"lifecycle transition {transition} refused"
+
+    def check_commands_follow_the_safety_model(
+        self, actions: dict[int, np.ndarray], first_previous: np.ndarray
+    ) -> None:
+        """Each executed command is the safety pipeline applied to its chunk's action.
+
+        ``actions`` maps chunk ids to their (absolute) actions as sent; ``first_previous`` is
+        the command in force before the first executed step (the measured hold position).
+        """
+        previous = first_previous
+        for entry in sorted(self.entries(), key=lambda e: e.step):
+            action = np.asarray(actions[entry.chunk_id], dtype=np.float32)[entry.index]
+            expected, _ = self.limits.command(action.astype(np.float64), previous, "absolute")
+            assert entry.command.tolist() == expected.tolist(), (
+                f"step {entry.step}: commanded {entry.command.tolist()} for chunk "
+                f"{entry.chunk_id} action {entry.index}, the safety model gives "
+                f"{expected.tolist()} (previous command {previous.tolist()})"
+            )
+            previous = entry.command
 
     def check_report_invariants(self) -> None:
         """Reports are consecutive ticks; each holds, or carries exactly that tick's action."""
@@ -306,11 +372,7 @@ SYNC_K = 5  # execution horizon: only sync stops after K actions (VLASH Fig. 3a)
 
 @pytest.mark.parametrize("strategy", ["sync", "naive_async", "vlash", "rtc"])
 def test_step_bookkeeping_follows_the_strategy(make_rig, strategy):
-    rig = make_rig(
-        strategy=strategy,
-        policy_timeout_s=0.0,
-        max_joint_velocity=[100.0] * 6,  # no rate clamping: each command is the action itself
-    )
+    rig = make_rig(strategy=strategy, policy_timeout_s=0.0)
     step_exact = strategy in ("vlash", "rtc")
     executable = SYNC_K if strategy == "sync" else HORIZON
     chunks = {
@@ -346,12 +408,18 @@ def test_step_bookkeeping_follows_the_strategy(make_rig, strategy):
             assert indices == list(range(executable)), (chunk_id, arrival, start)
             assert [e.step for e in entries] == [arrival + i for i in indices]
             assert dropped == 0
-        for entry in entries:
-            assert entry.command.tolist() == actions[entry.index].astype(np.float32).tolist()
         after = max(start + executable, arrival) if step_exact else arrival + executable
         report = rig.report(after)
         assert report.holding and report.steps_left == 0, report  # exhausted: hold
     rig.check_report_invariants()
+    # Chunk 2 starts 0.18 rad from where chunk 1 ended: more than 3 rad/s allows in one tick.
+    rig.check_commands_follow_the_safety_model(
+        {chunk_id: actions for chunk_id, (_, actions) in chunks.items()}, np.zeros(len(JOINTS))
+    )
+    assert any(
+        e.command.tolist() != chunks[2][1][e.index].astype(np.float32).tolist()
+        for e in rig.entries(2)
+    ), "the velocity limit never bound: the check above proves nothing"
 
 
 # --- silent policy ------------------------------------------------------------------------
@@ -361,7 +429,6 @@ def test_silent_policy_holds_the_last_command_every_tick(make_rig):
         strategy="naive_async",
         policy_timeout_s=timeout_s,
         command_interface="joint_state",
-        max_joint_velocity=[100.0] * 6,
     )
     timeout_steps = round(timeout_s / rig.period)
 
@@ -431,10 +498,9 @@ def test_joint_trajectory_is_sent_once_per_chunk_with_increasing_times(make_rig)
         strategy="naive_async",
         command_interface="joint_trajectory",
         policy_timeout_s=0.0,
-        max_joint_velocity=[100.0] * 6,
     )
     first = _ramp(30, 0.0, 0.01)
-    second = _ramp(6, 0.5, -0.02)
+    second = _ramp(6, 0.5, -0.02)  # starts ~0.45 rad away: the velocity limit shapes it
     rig.send(rig.chunk(1, rig.latest_step, first))
     arrival_1 = rig.arrival_step(1)
     rig.wait_step(arrival_1 + 3)  # the first chunk is running
@@ -444,14 +510,130 @@ def test_joint_trajectory_is_sent_once_per_chunk_with_increasing_times(make_rig)
     rig.check_report_invariants()
 
     assert len(rig.commands) == 2, f"expected one trajectory per chunk, got {len(rig.commands)}"
-    for trajectory, actions, arrival in zip(
-        rig.commands, (first, second), (arrival_1, arrival_2), strict=True
+    # The command in force when each chunk started: the seed, then chunk 1's last command.
+    previous = {1: np.zeros(len(JOINTS)), 2: rig.entries(1)[-1].command}
+    for chunk_id, trajectory, actions, arrival in zip(
+        (1, 2), rig.commands, (first, second), (arrival_1, arrival_2), strict=True
     ):
-        # Sent in the tick the chunk started (naive_async: its arrival), covering all of it.
+        # Sent in the tick the chunk started (naive_async: its arrival), covering all of it,
+        # each point as the executor's safety pipeline commands it.
         assert trajectory.header.stamp == rig.report(arrival).header.stamp
         assert list(trajectory.joint_names) == JOINTS
         positions = np.array([p.positions for p in trajectory.points])
-        assert positions.tolist() == actions.astype(np.float32).astype(np.float64).tolist()
+        sent = actions.astype(np.float32).astype(np.float64)
+        expected = rig.limits.commands(previous[chunk_id], sent, "absolute")
+        assert positions.tolist() == expected.tolist()
+        ran = [e.command.tolist() for e in rig.entries(chunk_id)]  # until the next chunk
+        assert ran == positions[: len(ran)].tolist()
         times = [stamp_ns(p.time_from_start) for p in trajectory.points]
         assert all(b > a for a, b in itertools.pairwise(times)), times
         assert times == [round((i + 1) * rig.period * 1e9) for i in range(len(times))]
+
+
+# --- safe start, arming and stale input (issue 12) -------------------------------------------
+FAR = np.full((60, len(JOINTS)), 2.5, dtype=np.float32)  # far from anywhere the arm starts
+
+
+def _assert_moves_from(rig: ExecutorRig, commands: np.ndarray, measured: list[float]) -> None:
+    """The first command is within one step of ``measured``, each next within one of it."""
+    max_step = rig.limits.max_step
+    path = np.vstack([measured, commands])
+    jumps = np.abs(np.diff(path, axis=0))
+    assert np.all(jumps <= max_step * (1 + 1e-9)), (
+        f"a command moved {jumps.max()} rad in one tick (limit {max_step.max()}); first "
+        f"command {commands[0].tolist()} from measured {measured}"
+    )
+
+
+def test_nothing_is_commanded_before_joint_states_then_the_arm_moves_from_where_it_is(make_rig):
+    rig = make_rig(strategy="vlash", policy_timeout_s=0.0, measured=None)
+    # A chunk asking for a far pose while no joint state has arrived (issue 12: 2.56 rad jumps).
+    rig.send(rig.chunk(1, rig.latest_step + 2, FAR))
+    rig.arrival_step(1)
+    rig.wait_ticks(15)
+    assert rig.commands == [], f"{len(rig.commands)} commands before any joint state"
+    assert all(m.holding and not m.steps for m in rig.feedback)
+    rig.wait_log("holding: no measured joint position received yet")
+
+    measured = [0.3, -0.2, 0.1, 0.0, 0.5, 0.2]
+    rig.measured = measured
+    rig.graph.spin_until(lambda: len(rig.commands) >= 10, TICK_TIMEOUT_S, "commands after seed")
+    commands = np.array([m.data for m in rig.commands])
+    _assert_moves_from(rig, commands, measured)
+    # It does execute the chunk, at the velocity limit from the measured position.
+    first = rig.entries(1)[0]
+    np.testing.assert_allclose(first.command, np.array(measured) + rig.limits.max_step)
+    rig.check_report_invariants()
+
+
+def test_disarmed_executor_commands_nothing_until_lifecycle_activate_arms_it(make_rig):
+    measured = [0.1, 0.2, -0.1, 0.0, 0.3, 0.4]
+    rig = make_rig(
+        strategy="vlash",
+        policy_timeout_s=0.0,
+        command_interface="joint_state",  # stamped commands pair with the reports
+        start_armed=False,
+        measured=measured,
+    )
+    rig.send(rig.chunk(1, rig.latest_step + 2, FAR))
+    rig.arrival_step(1)
+    rig.graph.spin_until(
+        lambda: rig.intended and list(rig.intended[-1].position) != measured,
+        TICK_TIMEOUT_S,
+        "intended command of the chunk",
+    )
+    rig.wait_ticks(10)
+    assert rig.commands == [], f"disarmed, yet {len(rig.commands)} commands were published"
+    assert all(m.holding and not m.steps for m in rig.feedback), "disarmed reports executions"
+    # What it would command: one step from the measured position toward the chunk's target.
+    intended = np.array(rig.intended[-1].position)
+    np.testing.assert_allclose(intended, np.array(measured) + rig.limits.max_step)
+
+    rig.change_state(Transition.TRANSITION_ACTIVATE)
+    rig.graph.spin_until(lambda: len(rig.commands) >= 10, TICK_TIMEOUT_S, "commands once armed")
+    commands = np.array([c.position for c in rig.commands])
+    _assert_moves_from(rig, commands, measured)
+    entries = rig.entries(1)
+    assert entries, "armed, but the chunk never executed"
+    np.testing.assert_allclose(entries[0].command, np.array(measured) + rig.limits.max_step)
+
+    rig.change_state(Transition.TRANSITION_DEACTIVATE)
+    count = len(rig.commands)
+    rig.wait_ticks(15)
+    last_stamp = stamp_ns(rig.commands[-1].header.stamp)
+    after = [m for m in rig.feedback if stamp_ns(m.header.stamp) > last_stamp]
+    assert len(after) >= 15 and all(m.holding and not m.steps for m in after), (
+        "the executor kept executing after deactivate"
+    )
+    assert len(rig.commands) - count <= 2, "commands kept coming after deactivate"
+    rig.check_report_invariants()
+
+
+def test_joint_states_that_stop_make_the_executor_hold_and_say_so(make_rig):
+    timeout_s = 0.5
+    rig = make_rig(strategy="vlash", policy_timeout_s=0.0, joint_state_timeout_s=timeout_s)
+    slow = _ramp(200, 0.0, 0.002)
+    rig.send(rig.chunk(1, rig.latest_step + 2, slow))
+    arrival = rig.arrival_step(1)
+    rig.wait_step(arrival + 5)
+    rig.measured = None  # the driver stops
+    stopped = rig.latest_step
+    rig.wait_log("holding: measured joint positions stopped arriving")
+    reported = rig.latest_step  # the executor held before it said so
+    rig.wait_ticks(10)
+    held = [m for m in rig.feedback if m.step > reported]
+    assert all(m.holding and not m.steps for m in held), "kept executing without joint states"
+    # It held within the timeout (plus the rig's 0.1 s publishing period and a tick or two).
+    last_executed = rig.entries(1)[-1].step
+    assert last_executed <= stopped + round((timeout_s + 0.1) / rig.period) + 3, (
+        f"executed until step {last_executed}, joint states stopped after step {stopped}"
+    )
+    rig.measured = [float(x) for x in rig.entries(1)[-1].command]  # the driver is back
+    resumed = rig.latest_step
+    rig.graph.spin_until(
+        lambda: any(e.step > resumed for e in rig.entries(1)), TICK_TIMEOUT_S, "resumed"
+    )
+    rig.wait_log("resumed after holding: measured joint positions stopped arriving")
+    commands = np.array([m.data for m in rig.commands])
+    assert np.all(np.abs(np.diff(commands, axis=0)) <= rig.limits.max_step * (1 + 1e-9))
+    rig.check_report_invariants()

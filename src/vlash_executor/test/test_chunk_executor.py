@@ -1,13 +1,25 @@
+"""Tests for vlash_executor.chunk_executor: step-exact switching, safety, and the roll-forward.
+
+The last section runs the real executor tick by tick next to the policy's InferencePlanner and
+checks that every rolled state ``s_{t+Δ}`` (VLASH Sec. 4.1) is exactly the position the executor
+commands at step ``t+Δ-1``, with the velocity limit binding and quantization q = 1..3.
+"""
+
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, settings, target
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
-from vlash_executor.chunk_executor import ChunkExecutor, IncomingChunk
+from vlash_executor.chunk_executor import ChunkExecutor, HoldReason, IncomingChunk
 from vlash_policy.action_space import ActionSpace
+from vlash_policy.inference_planner import ExecutorReport, InferencePlanner
 from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
+from vlash_policy.timeline import DelayEstimator
 
 JOINTS = 2
+# Larger than any step of the ramps below, so bookkeeping tests see the actions themselves.
+MAX_STEP = [0.1, 0.1]
 
 
 def make_executor(strategy: str = "vlash", **overrides) -> ChunkExecutor:
@@ -16,7 +28,7 @@ def make_executor(strategy: str = "vlash", **overrides) -> ChunkExecutor:
         joint_count=JOINTS,
         lower=[-1.0, -1.0],
         upper=[1.0, 1.0],
-        max_step_per_tick=[10.0, 10.0],
+        max_step_per_tick=MAX_STEP,
     )
     options.update(overrides)
     executor = ChunkExecutor(**options)
@@ -114,12 +126,14 @@ def test_silent_policy_times_out_to_holding():
     np.testing.assert_allclose(results[4].command, results[2].command)
 
 
-def test_no_known_position_means_holding_without_a_command():
-    executor = ChunkExecutor(
-        strategy=get_strategy("vlash"), joint_count=1, lower=[-1], upper=[1], max_step_per_tick=[1]
-    )
-    result = executor.tick()
-    assert result.holding and np.isnan(result.command).all()
+def test_silent_policy_and_exhausted_chunk_say_why_they_hold():
+    executor = make_executor("vlash", policy_timeout_steps=3)
+    assert executor.tick().hold_reason is HoldReason.NO_ACTION  # no chunk yet
+    executor.accept(ramp_chunk(1, start_step=1, horizon=10))
+    results = run(executor, 4)
+    assert [r.hold_reason for r in results] == [None, None, None, HoldReason.POLICY_TIMEOUT]
+    executor.accept(ramp_chunk(2, start_step=5, horizon=1))
+    assert [r.hold_reason for r in run(executor, 2)] == [None, HoldReason.NO_ACTION]
 
 
 @settings(max_examples=40, deadline=None)
@@ -152,6 +166,14 @@ def test_bad_construction_and_chunk_shapes_are_rejected():
         make_executor(lower=[0.0, 2.0], upper=[1.0, 1.0])
     with pytest.raises(ValueError, match="max_step_per_tick"):
         make_executor(max_step_per_tick=[0.0, 1.0])
+    with pytest.raises(ValueError, match="must be finite for every joint"):
+        make_executor(upper=[1.0, np.inf])
+    with pytest.raises(ValueError, match="joint_state_timeout_steps must be an integer >= 0"):
+        make_executor(joint_state_timeout_steps=-1)
+    with pytest.raises(ValueError, match="policy_timeout_steps must be an integer >= 0"):
+        make_executor(policy_timeout_steps=1.5)
+    with pytest.raises(ValueError, match="reseed_distance must be finite and >= 0"):
+        make_executor(reseed_distance=np.nan)
     executor = make_executor()
     with pytest.raises(ValueError, match=r"shape \(H, 2\)"):
         executor.accept(IncomingChunk(1, 0, 0, np.zeros((4, 3)), ActionSpace.ABSOLUTE))
@@ -194,3 +216,204 @@ def test_a_fresher_chunk_supersedes_waiting_plans_from_its_start_on():
     executor.accept(ramp_chunk(3, start_step=4))  # replaces chunk 2, keeps chunk 1 until step 4
     results = run(executor, 7)
     assert [r.chunk_id for r in results] == [None, None, 1, 1, 3, 3, 3]
+
+
+# --- safe start, stale input, re-seeding, arming (what a real arm needs) --------------------
+
+
+def test_nothing_is_commanded_before_a_measured_position_then_the_first_command_is_one_step():
+    # Issue 12: a chunk accepted before any joint state must not be commanded from nowhere.
+    executor = ChunkExecutor(
+        strategy=get_strategy("vlash"),
+        joint_count=JOINTS,
+        lower=[-3.0, -3.0],
+        upper=[3.0, 3.0],
+        max_step_per_tick=MAX_STEP,
+    )
+    executor.accept(IncomingChunk(1, 0, 0, np.full((20, JOINTS), 2.5), ActionSpace.ABSOLUTE))
+    for result in run(executor, 3):
+        assert result.command is None and result.hold_reason is HoldReason.NO_POSITION
+    assert executor.last_command is None
+    measured = np.array([0.3, -0.2])
+    executor.set_measured_position(measured)
+    first = executor.tick()
+    assert first.chunk_id == 1 and first.micro_index == 3  # steps 0-2 passed while holding
+    np.testing.assert_array_equal(first.command, measured + MAX_STEP)
+
+
+def test_delta_chunk_before_a_position_starts_from_the_measured_joints():
+    executor = ChunkExecutor(
+        strategy=get_strategy("vlash"), joint_count=1, lower=-3, upper=3, max_step_per_tick=0.5
+    )
+    executor.accept(IncomingChunk(1, 0, 0, np.full((5, 1), 0.25), ActionSpace.DELTA))
+    assert executor.tick().command is None
+    executor.set_measured_position([1.0])
+    assert executor.tick().command.tolist() == [1.25]
+
+
+def test_measured_position_outside_the_limits_is_held_at_the_limit():
+    executor = make_executor()
+    executor = ChunkExecutor(
+        strategy=get_strategy("vlash"), joint_count=JOINTS, lower=-1, upper=1, max_step_per_tick=0.1
+    )
+    executor.set_measured_position([1.4, -0.2])
+    assert executor.tick().command.tolist() == [1.0, -0.2]
+
+
+def test_stale_joint_states_hold_until_they_resume():
+    executor = make_executor(joint_state_timeout_steps=3)  # measured before step 0
+    executor.accept(ramp_chunk(1, start_step=0, horizon=10))
+    results = run(executor, 5)
+    assert [r.hold_reason for r in results] == [None] * 3 + [HoldReason.STALE_POSITION] * 2
+    np.testing.assert_array_equal(results[4].command, results[2].command)
+    executor.set_measured_position(results[2].command)
+    result = executor.tick()
+    assert result.hold_reason is None and result.micro_index == 5  # step-exact: 3, 4 passed
+
+
+def test_measured_position_far_from_the_command_reseeds_instead_of_jumping_back():
+    executor = make_executor(reseed_distance=0.5)
+    executor.accept(IncomingChunk(1, 0, 0, np.full((10, JOINTS), 0.8), ActionSpace.ABSOLUTE))
+    run(executor, 3)
+    np.testing.assert_allclose(executor.last_command, [0.3, 0.3])
+    assert not executor.set_measured_position([0.1, -0.1])  # within 0.5: the arm lags
+    assert executor.reseeds == 0
+    assert executor.set_measured_position([0.3, -0.4])  # 0.7 away: moved by hand
+    assert executor.reseeds == 1
+    np.testing.assert_array_equal(executor.last_command, [0.3, -0.4])
+    np.testing.assert_allclose(executor.tick().command, [0.4, -0.3])
+
+
+def test_disarmed_executor_reports_what_it_would_command_and_arming_starts_from_the_arm():
+    executor = make_executor(armed=False)
+    executor.accept(IncomingChunk(1, 0, 0, np.full((10, JOINTS), 0.8), ActionSpace.ABSOLUTE))
+    results = run(executor, 2)
+    for result in results:
+        assert result.holding and result.hold_reason is HoldReason.DISARMED
+        assert result.chunk_id == 1  # the action it would execute
+        np.testing.assert_allclose(result.command, [0.1, 0.1])  # one step from the arm
+    np.testing.assert_array_equal(executor.last_command, [0.0, 0.0])  # nothing commanded
+    executor.set_measured_position([-0.5, 0.2])  # the arm was moved while disarmed
+    assert executor.reseeds == 0
+    np.testing.assert_allclose(executor.tick().command, [-0.4, 0.3])  # would start there
+    executor.arm()
+    assert executor.armed
+    result = executor.tick()
+    assert result.hold_reason is None and result.micro_index == 3
+    np.testing.assert_allclose(result.command, [-0.4, 0.3])
+
+
+def test_disarming_holds_the_last_command():
+    executor = make_executor()
+    executor.accept(IncomingChunk(1, 0, 0, np.full((10, JOINTS), 0.8), ActionSpace.ABSOLUTE))
+    run(executor, 2)
+    executor.disarm()
+    held = executor.last_command
+    for result in run(executor, 3):
+        assert result.hold_reason is HoldReason.DISARMED
+    np.testing.assert_array_equal(executor.last_command, held)
+
+
+# --- the roll-forward replays the executor (VLASH Sec. 4.1 with the real safety limits) ------
+
+LIMIT = 1.0
+
+
+def _report(result) -> ExecutorReport:
+    """The ExecutedActions the executor node publishes for one tick, decoded."""
+    executed = not result.holding
+    return ExecutorReport(
+        step=result.step,
+        steps=[result.step] if executed else [],
+        chunk_ids=[result.chunk_id] if executed else [],
+        indices=[result.micro_index] if executed else [],
+        commands=result.command[None] if executed else np.empty((0, JOINTS)),
+        holding=result.holding,
+        steps_left=0,
+    )
+
+
+def _deliver(executor: ChunkExecutor, pending: list[tuple[int, IncomingChunk]]) -> None:
+    """Accept, between ticks, the chunks whose arrival step has come (in arrival order)."""
+    while pending and pending[0][0] <= executor.step:
+        executor.accept(pending.pop(0)[1])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    data=st.data(),
+    space=st.sampled_from(list(ActionSpace)),
+    q=st.integers(1, 3),
+    max_step=st.floats(0.01, 0.2),
+    seed=st.lists(st.floats(-1.5, 1.5), min_size=JOINTS, max_size=JOINTS),
+)
+def test_rolled_state_is_the_command_the_executor_sends_at_target_step_minus_one(
+    data, space, q, max_step, seed
+):
+    """The executor clamps every tick (velocity limit binding); s_{t+Δ} must match it exactly.
+
+    A vlash loop: each chunk is planned from an observation of step t (0-2 steps old) with a
+    Δ drawn per chunk, published for t + Δ, and delivered on time or late while the executor
+    runs. Absolute targets reach up to 1.5 rad past the limits, deltas up to 0.3 rad a step.
+    """
+    strategy = get_strategy("vlash")
+    executor = ChunkExecutor(
+        strategy=strategy, joint_count=JOINTS, lower=-LIMIT, upper=LIMIT, max_step_per_tick=max_step
+    )
+    planner = InferencePlanner(
+        strategy=strategy,
+        delay=DelayEstimator(control_period_s=0.1, max_steps=50, fixed_delay=0),
+        action_space=space,
+        joint_count=JOINTS,
+        quantization=q,
+        lower=-LIMIT,
+        upper=LIMIT,
+        max_step_per_tick=max_step,
+    )
+    executor.set_measured_position(seed)
+    # The command in force after each step. The arm tracks it exactly, so an observation taken
+    # before step t shows the command in force after step t - 1 (the seed before step 0).
+    in_force = {-1: executor.last_command}
+    # (target step t + Δ, rolled state, whether a chunk sent before will arrive late)
+    predictions: list[tuple[int, np.ndarray, bool]] = []
+    takeovers: list[int] = []  # step from which each chunk replaces the earlier ones
+    pending: list[tuple[int, IncomingChunk]] = []
+    scale = 0.3 if space is ActionSpace.DELTA else 2.5
+    clamped = 0
+    for chunk_id in range(1, data.draw(st.integers(1, 4)) + 1):
+        for _ in range(data.draw(st.integers(0, 6))):  # the executor runs on meanwhile
+            _deliver(executor, pending)
+            result = executor.tick()
+            clamped += result.clamped
+            in_force[result.step] = executor.last_command
+            planner.on_feedback(_report(result), stamp_s=result.step * 0.1)
+        source = executor.step - data.draw(st.integers(0, min(2, executor.step)))
+        delay = data.draw(st.integers(0, 5))
+        planner.delay = DelayEstimator(control_period_s=0.1, max_steps=50, fixed_delay=delay)
+        request = planner.plan(source_step=source, measured_state=in_force[source - 1])
+        assert request.start_step == source + delay
+        late_before = any(arrival > chunk.start_step for arrival, chunk in pending)
+        predictions.append((source + delay, request.rolled_state, late_before))
+        horizon = data.draw(st.integers(1, 8))
+        micro = data.draw(arrays(np.float64, (horizon, JOINTS), elements=st.floats(-1, 1)))
+        micro = micro * scale
+        planner.on_published(chunk_id=chunk_id, start_step=request.start_step, actions=micro)
+        # On time or late, in publication order (one reliable DDS publisher).
+        arrival = max(pending[-1][0] if pending else 0, executor.step)
+        arrival += data.draw(st.integers(0, delay + 3))
+        takeovers.append(max(request.start_step, arrival))
+        chunk = IncomingChunk(chunk_id, request.start_step, source, micro, space, q)
+        pending.append((arrival, chunk))
+    while executor.step < max(p[0] for p in predictions):
+        _deliver(executor, pending)
+        result = executor.tick()
+        clamped += result.clamped
+        in_force[result.step] = executor.last_command
+    target(float(clamped), label="clamped commands")  # steer the search to binding limits
+    for n, (target_step, rolled, late_before) in enumerate(predictions):
+        # Unknowable when the plan was made: a chunk already sent that will arrive late (its
+        # late actions are dropped), or one sent later that takes over before this target.
+        if not late_before and all(t >= target_step for t in takeovers[n + 1 :]):
+            np.testing.assert_array_equal(
+                rolled, in_force[target_step - 1], err_msg=f"chunk {n + 1}"
+            )

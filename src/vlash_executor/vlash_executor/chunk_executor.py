@@ -7,13 +7,26 @@ and how many of its actions are already late (``first_index``); late actions are
 counted, never executed out of time. Action quantization (VLASH Sec. 4.4) is applied here, so a
 macro-action occupies one control step and the feedback names the last micro-action it merged.
 
-Safety is always on: commands are clamped to joint position limits and to a maximum change per
-tick; when no action is due (chunk exhausted, policy silent past its timeout) the executor holds
-the last commanded position and says so.
+Safety is always on, and it is the one model the policy's roll-forward replays
+(:mod:`vlash_policy.safety_limits`): commands are clamped to joint position limits and to a
+maximum change per tick from the previous command. Like the controllers robotics teams trust
+(joint_trajectory_controller, MoveIt Servo), the executor
+
+- commands nothing before a measured joint position is known, and seeds its hold position from
+  it, so the first command moves from the measured position within one step;
+- holds when the measured joints stop arriving for ``joint_state_timeout_steps``;
+- re-seeds from the measured position when it is farther than ``reseed_distance`` from the last
+  command (arm moved by hand, e-stop released) instead of jumping back;
+- while disarmed, computes what it would command (from the measured position, where it will
+  start when armed) but commands nothing.
+
+When no action is due (no chunk, chunk exhausted or waiting for its start step, policy silent past
+its timeout) it holds the last commanded position; every hold says why (:class:`HoldReason`).
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,7 +34,22 @@ import numpy as np
 
 from vlash_policy.action_space import ActionSpace
 from vlash_policy.quantization import QuantizedChunk, quantize_actions
+from vlash_policy.safety_limits import PerJoint, SafetyLimits
 from vlash_policy.strategies import SwitchingStrategy
+
+
+class HoldReason(enum.Enum):
+    """Why a tick executed no action. The first three are safety holds."""
+
+    NO_POSITION = "no measured joint position received yet"
+    DISARMED = "disarmed"
+    STALE_POSITION = "measured joint positions stopped arriving"
+    POLICY_TIMEOUT = "no chunk arrived within the policy timeout"
+    NO_ACTION = "no action due at this step"
+
+    @property
+    def is_safety_hold(self) -> bool:
+        return self in (HoldReason.NO_POSITION, HoldReason.DISARMED, HoldReason.STALE_POSITION)
 
 
 @dataclass(frozen=True)
@@ -41,16 +69,25 @@ class IncomingChunk:
 
 @dataclass(frozen=True)
 class TickResult:
-    """What the executor commanded at one control step."""
+    """What the executor commanded (or, disarmed, would command) at one control step."""
 
     step: int
-    command: np.ndarray
-    holding: bool
+    command: np.ndarray | None
+    """Joint positions commanded at this step: the executed action's command, or the hold
+    position; disarmed, what it would command if armed. None only before any measured position."""
+    hold_reason: HoldReason | None
+    """None when an action executed; else why the executor held."""
     chunk_id: int | None
+    """Chunk of the action executed (disarmed: the action it would execute)."""
     micro_index: int | None
     """Index in the chunk's micro-actions of the last action merged into this command."""
     clamped: bool
     """True when a position or velocity limit changed the command."""
+
+    @property
+    def holding(self) -> bool:
+        """True when no action executed at this step."""
+        return self.hold_reason is not None
 
 
 @dataclass
@@ -70,47 +107,69 @@ class ChunkExecutor:
         *,
         strategy: SwitchingStrategy,
         joint_count: int,
-        lower: Sequence[float],
-        upper: Sequence[float],
-        max_step_per_tick: Sequence[float],
+        lower: PerJoint,
+        upper: PerJoint,
+        max_step_per_tick: PerJoint,
         policy_timeout_steps: int = 0,
+        joint_state_timeout_steps: int = 0,
+        reseed_distance: float = 0.0,
+        armed: bool = True,
     ) -> None:
         """Create an executor at step 0 with no chunk and no known position.
 
         Args:
             strategy: chunk switching strategy (placement of new chunks, dropping late actions).
             joint_count: number of commanded joints (the action dimension).
-            lower, upper: joint position limits, one per joint.
+            lower, upper: joint position limits, one per joint (finite).
             max_step_per_tick: largest allowed change of each joint command in one control step.
             policy_timeout_steps: hold once this many steps passed since the last accepted chunk
                 (0 disables the timeout; an exhausted chunk always leads to holding).
+            joint_state_timeout_steps: hold once this many steps passed since the last measured
+                position (0 disables it: the position is measured once, as in a simulation loop).
+            reseed_distance: re-seed the hold position from a measured position farther than
+                this from the last command in any joint (rad; 0 disables re-seeding).
+            armed: start armed (commanding) or disarmed (computing, commanding nothing).
         """
         if joint_count < 1:
             raise ValueError(f"joint_count must be >= 1, got {joint_count}")
-        self._lower = _per_joint("lower", lower, joint_count)
-        self._upper = _per_joint("upper", upper, joint_count)
-        bad = np.flatnonzero(self._lower > self._upper)
-        if bad.size:
+        self._limits = SafetyLimits.create(
+            joint_count, lower=lower, upper=upper, max_step_per_tick=max_step_per_tick
+        )
+        if not self._limits.is_finite:
             raise ValueError(
-                f"joint limit lower > upper for joint index {int(bad[0])}: "
-                f"{self._lower[bad[0]]} > {self._upper[bad[0]]}"
+                "lower, upper and max_step_per_tick must be finite for every joint, got "
+                f"lower={self._limits.lower.tolist()} upper={self._limits.upper.tolist()} "
+                f"max_step_per_tick={self._limits.max_step.tolist()}"
             )
-        self._max_step = _per_joint("max_step_per_tick", max_step_per_tick, joint_count)
-        if np.any(self._max_step <= 0):
-            raise ValueError(f"max_step_per_tick must be > 0, got {self._max_step.tolist()}")
-        if policy_timeout_steps < 0:
-            raise ValueError(f"policy_timeout_steps must be >= 0, got {policy_timeout_steps}")
+        for name, value in (
+            ("policy_timeout_steps", policy_timeout_steps),
+            ("joint_state_timeout_steps", joint_state_timeout_steps),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if not (np.isfinite(reseed_distance) and reseed_distance >= 0):
+            raise ValueError(f"reseed_distance must be finite and >= 0, got {reseed_distance}")
         self._strategy = strategy
         self._joint_count = joint_count
         self._timeout = policy_timeout_steps
+        self._joint_state_timeout = joint_state_timeout_steps
+        self._reseed_distance = float(reseed_distance)
+        self._armed = bool(armed)
         self._step = 0
         self._active: _ActiveChunk | None = None
         self._waiting: list[_ActiveChunk] = []
         """Accepted chunks whose start step is ahead, in increasing start order."""
         self._last_accept_step: int | None = None
         self._command: np.ndarray | None = None
+        """The command in force: the last one sent, or the hold position seeded from the arm."""
+        self._measured: np.ndarray | None = None
+        """The latest measured position, clipped into the position limits."""
+        self._measured_at: int | None = None
+        """``step`` when ``_measured`` arrived."""
         self.dropped_actions = 0
         """Macro-actions never executed because their step had passed when the chunk arrived."""
+        self.reseeds = 0
+        """Times the hold position was re-seeded from a measured position far from the command."""
 
     @property
     def step(self) -> int:
@@ -118,14 +177,49 @@ class ChunkExecutor:
         return self._step
 
     @property
+    def limits(self) -> SafetyLimits:
+        """The position and per-tick limits every command obeys (the policy replays them)."""
+        return self._limits
+
+    @property
+    def armed(self) -> bool:
+        return self._armed
+
+    @property
     def last_command(self) -> np.ndarray | None:
+        """The command in force (None until a measured position seeded it)."""
         return None if self._command is None else self._command.copy()
 
-    def set_measured_position(self, position: Sequence[float]) -> None:
-        """Seed the hold position from the robot's measured joints (before the first command)."""
+    def set_measured_position(self, position: Sequence[float]) -> bool:
+        """Take the robot's measured joints; returns True when they re-seeded the hold position.
+
+        The first measurement seeds the hold position (clipped into the limits). A later one
+        farther than ``reseed_distance`` from the command in force (in any joint) replaces it
+        while armed: the next command then moves from where the arm really is, within one step.
+        Disarmed, nothing is commanded and :meth:`arm` starts from the latest measurement.
+        """
+        measured = self._limits.hold_position(position)
+        self._measured = measured
+        self._measured_at = self._step
         if self._command is None:
-            pos = _per_joint("position", position, self._joint_count)
-            self._command = np.clip(pos, self._lower, self._upper)
+            self._command = measured.copy()
+            return False
+        far = np.max(np.abs(measured - self._command)) > self._reseed_distance
+        if self._armed and self._reseed_distance and far:
+            self._command = measured.copy()
+            self.reseeds += 1
+            return True
+        return False
+
+    def arm(self) -> None:
+        """Start commanding: from the latest measured position (the arm may have moved)."""
+        self._armed = True
+        if self._measured is not None:
+            self._command = self._measured.copy()
+
+    def disarm(self) -> None:
+        """Stop commanding; the arm keeps the last command (a hold)."""
+        self._armed = False
 
     @property
     def running_chunk_id(self) -> int | None:
@@ -157,21 +251,18 @@ class ChunkExecutor:
                 f"chunk {chunk.chunk_id} actions must have shape (H, {self._joint_count}), "
                 f"got {chunk.actions.shape}"
             )
-        quantized = quantize_actions(chunk.actions, chunk.quantization, chunk.action_space)
-        start = self._strategy.effective_start_step(
-            chunk_start_step=chunk.start_step, arrival_step=self._step
-        )
-        macro_count = quantized.actions.shape[0]
-        executable = macro_count
         if chunk.execution_horizon < 0:
             raise ValueError(
                 f"chunk {chunk.chunk_id} execution_horizon must be >= 0, "
                 f"got {chunk.execution_horizon}"
             )
-        # The robot stops after K actions only under sync; asynchronous strategies run a chunk to
-        # its end when the next one is late.
-        if self._strategy.name == "sync" and chunk.execution_horizon:
-            executable = min(macro_count, chunk.execution_horizon)
+        quantized = quantize_actions(chunk.actions, chunk.quantization, chunk.action_space)
+        start = self._strategy.effective_start_step(
+            chunk_start_step=chunk.start_step, arrival_step=self._step
+        )
+        executable = self._strategy.executable_actions(
+            macro_count=quantized.actions.shape[0], execution_horizon=chunk.execution_horizon
+        )
         late = min(
             executable,
             self._strategy.first_index(chunk_start_step=chunk.start_step, arrival_step=self._step),
@@ -196,7 +287,7 @@ class ChunkExecutor:
         if due:
             self._active = due[-1]
             self._waiting = self._waiting[len(due) :]
-        result = self._command_at(step, self._command)
+        result = self._tick_result(step)
         if not result.holding:
             self._command = result.command.copy()
         return result
@@ -204,31 +295,57 @@ class ChunkExecutor:
     def preview(self, count: int) -> np.ndarray:
         """The next ``count`` commands if no other chunk arrives (holding rows included).
 
-        Used to send a whole timed trajectory to a trajectory controller at a chunk switch.
+        Used to send a whole timed trajectory to a trajectory controller at a chunk switch; call
+        it only once a position is known.
         """
+        if self._command is None:
+            raise RuntimeError("preview needs a measured position first")
         rows = []
         command = self._command
         for step in range(self._step, self._step + count):
-            result = self._command_at(step, command)
-            command = result.command
-            rows.append(result.command)
+            command = self._chunk_command(step, command)[0]
+            rows.append(command)
         return np.asarray(rows).reshape(count, self._joint_count)
 
-    def _command_at(self, step: int, previous: np.ndarray | None) -> TickResult:
-        action, chunk_id, micro = self._due_action(step)
-        if action is None:
-            if previous is None:
-                # Nothing known to hold yet: the robot's measured position has not arrived.
-                return TickResult(step, np.full(self._joint_count, np.nan), True, None, None, False)
-            return TickResult(step, previous.copy(), True, None, None, False)
-        target = action
-        if self._chunk_at(step).chunk.action_space is ActionSpace.DELTA:
-            target = (previous if previous is not None else np.zeros(self._joint_count)) + action
-        safe = np.clip(target, self._lower, self._upper)
-        if previous is not None:
-            safe = np.clip(safe, previous - self._max_step, previous + self._max_step)
-        clamped = not np.allclose(safe, target, rtol=0.0, atol=1e-12)
-        return TickResult(step, safe, False, chunk_id, micro, clamped)
+    def _tick_result(self, step: int) -> TickResult:
+        if self._command is None:
+            return TickResult(step, None, HoldReason.NO_POSITION, None, None, False)
+        if not self._armed:
+            # What it would command now if armed: arming re-seeds from the measured position.
+            assert self._measured is not None
+            command, _, chunk_id, micro, clamped = self._chunk_command(step, self._measured)
+            return TickResult(step, command, HoldReason.DISARMED, chunk_id, micro, clamped)
+        if self._stale(step):
+            return TickResult(
+                step, self._command.copy(), HoldReason.STALE_POSITION, None, None, False
+            )
+        command, reason, chunk_id, micro, clamped = self._chunk_command(step, self._command)
+        return TickResult(step, command, reason, chunk_id, micro, clamped)
+
+    def _stale(self, step: int) -> bool:
+        return bool(
+            self._joint_state_timeout
+            and self._measured_at is not None
+            and step - self._measured_at >= self._joint_state_timeout
+        )
+
+    def _chunk_command(
+        self, step: int, previous: np.ndarray
+    ) -> tuple[np.ndarray, HoldReason | None, int | None, int | None, bool]:
+        """(command, hold reason, chunk id, micro index, clamped) of the chunk due at ``step``."""
+        active = self._chunk_at(step)
+        if active is None:
+            return previous.copy(), HoldReason.NO_ACTION, None, None, False
+        silent = self._last_accept_step is not None and step - self._last_accept_step
+        if self._timeout and silent >= self._timeout:
+            return previous.copy(), HoldReason.POLICY_TIMEOUT, None, None, False
+        index = step - active.start_step
+        if index < 0 or index >= active.executable:
+            return previous.copy(), HoldReason.NO_ACTION, None, None, False
+        action = active.quantized.actions[index].astype(np.float64)
+        command, clamped = self._limits.command(action, previous, active.chunk.action_space)
+        micro = active.quantized.micro_index_at(index)
+        return command, None, active.chunk.chunk_id, micro, clamped
 
     def _chunk_at(self, step: int) -> _ActiveChunk | None:
         due = [w for w in self._waiting if w.start_step <= step]
@@ -236,27 +353,3 @@ class ChunkExecutor:
 
     def _newest(self) -> _ActiveChunk | None:
         return self._waiting[-1] if self._waiting else self._active
-
-    def _due_action(self, step: int) -> tuple[np.ndarray | None, int | None, int | None]:
-        active = self._chunk_at(step)
-        if active is None:
-            return None, None, None
-        silent = self._last_accept_step is not None and step - self._last_accept_step
-        if self._timeout and silent >= self._timeout:
-            return None, None, None
-        index = step - active.start_step
-        if index < 0 or index >= active.executable:
-            return None, None, None
-        micro = active.quantized.source_indices[index][-1]
-        return active.quantized.actions[index].astype(np.float64), active.chunk.chunk_id, micro
-
-
-def _per_joint(name: str, value: Sequence[float], joint_count: int) -> np.ndarray:
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim == 0:
-        arr = np.full(joint_count, float(arr))
-    if arr.shape != (joint_count,):
-        raise ValueError(f"{name} must have {joint_count} entries, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite, got {arr.tolist()}")
-    return arr

@@ -4,6 +4,14 @@ It runs alone on a single-threaded executor so no inference work can delay a tic
 executes the action due at that step (:class:`~vlash_executor.chunk_executor.ChunkExecutor`),
 publishes the joint command, and reports what it executed (``vlash_msgs/ExecutedActions``) so
 the policy can roll the state forward with exact step arithmetic.
+
+The node is a managed (lifecycle) node, and its lifecycle is the operator's arm/disarm switch,
+as with ros2_control's controllers: **active** = armed, commanding the arm; **inactive** =
+disarmed, still ticking and reporting, publishing what it would command on
+``~/intended_command`` but no command (``ros2 lifecycle set /executor activate`` arms it,
+``deactivate`` disarms it and the arm holds its last command). It configures itself at start-up
+and activates itself when ``start_armed`` is true (the simulation); a real arm's profile starts
+disarmed. Whatever the state, nothing is commanded before ``joint_states`` gave a position.
 """
 
 # No `from __future__ import annotations`: rclpy finds the TimerInfo argument of a timer
@@ -12,7 +20,7 @@ the policy can roll the state forward with exact step arithmetic.
 import time
 
 import numpy as np
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.timer import TimerInfo
 from sensor_msgs.msg import JointState
@@ -20,20 +28,44 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from vlash_executor import command_output
-from vlash_executor.chunk_executor import ChunkExecutor, IncomingChunk
+from vlash_executor.chunk_executor import ChunkExecutor, HoldReason, IncomingChunk, TickResult
 from vlash_executor.tick_timing import TickTiming
 from vlash_msgs.msg import ActionChunk, ExecutedActions
 from vlash_policy.action_space import parse_action_space
 from vlash_policy.conversions import chunk_actions_array
 from vlash_policy.node_runner import parameter_descriptor, run_node
+from vlash_policy.safety_limits import SafetyLimits, per_joint
 from vlash_policy.so101 import SO101_JOINT_NAMES
 from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
 
-# A policy stuck on one bad chunk logs its rejection once per this period, not every chunk.
+# A repeated error (a policy stuck on one bad chunk) is logged once per this period, not every
+# message; a lasting hold is recalled once per the longer one.
 _REPEAT_LOG_PERIOD_S = 2.0
+_HOLD_LOG_PERIOD_S = 10.0
 
 
-class ExecutorNode(Node):
+class _RepeatFilter:
+    """Lets a message through at once, and the same message again only after a period.
+
+    rclpy's throttle is per call site, so a different reason right after one would be swallowed
+    and the operator would never learn, e.g., which field the next chunk broke.
+    """
+
+    def __init__(self, period_s: float) -> None:
+        self._period = period_s
+        self._last: dict[str, float] = {}
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self._period:
+            return False
+        self._last = {k: t for k, t in self._last.items() if now - t < self._period}
+        self._last[key] = now
+        return True
+
+
+class ExecutorNode(LifecycleNode):
     """Executes action chunks step-exactly and publishes joint commands at the control rate."""
 
     def __init__(self, *, node_name: str = "vlash_executor") -> None:
@@ -49,23 +81,34 @@ class ExecutorNode(Node):
                 f"{', '.join(command_output.COMMAND_INTERFACES)}"
             )
         joints = len(self._joint_names)
+        limits = SafetyLimits.from_velocity(
+            lower=per_joint("parameter position_lower", p["position_lower"], joints),
+            upper=per_joint("parameter position_upper", p["position_upper"], joints),
+            max_velocity=per_joint("parameter max_joint_velocity", p["max_joint_velocity"], joints),
+            control_period_s=self._period,
+            joint_count=joints,
+        )
         self._core = ChunkExecutor(
             strategy=self._strategy,
             joint_count=joints,
-            lower=_per_joint(p["position_lower"], joints, "position_lower"),
-            upper=_per_joint(p["position_upper"], joints, "position_upper"),
-            max_step_per_tick=_per_joint(p["max_joint_velocity"], joints, "max_joint_velocity")
-            * self._period,
-            policy_timeout_steps=round(p["policy_timeout_s"] / self._period),
+            lower=limits.lower,
+            upper=limits.upper,
+            max_step_per_tick=limits.max_step,
+            policy_timeout_steps=self._steps(p["policy_timeout_s"]),
+            joint_state_timeout_steps=self._steps(p["joint_state_timeout_s"]),
+            reseed_distance=p["reseed_distance_rad"],
+            armed=False,
         )
         self._timing = TickTiming(period_s=self._period)
         self._pending: list[tuple[int, int, int, np.ndarray]] = []
         self._resend_trajectory = False
-        # (reason, monotonic time) of the last rejection logged: see _log_rejection.
-        self._last_rejection: tuple[str, float] | None = None
+        self._hold_reason: HoldReason | None = None
+        self._repeats = _RepeatFilter(_REPEAT_LOG_PERIOD_S)
+        self._hold_repeats = _RepeatFilter(_HOLD_LOG_PERIOD_S)
 
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._feedback_pub = self.create_publisher(ExecutedActions, "vlash/executed_actions", 50)
+        self._intended_pub = self.create_publisher(JointState, "~/intended_command", reliable)
         if self._interface == "forward_position":
             self._command_pub = self.create_publisher(
                 Float64MultiArray, "forward_position_controller/commands", reliable
@@ -79,10 +122,18 @@ class ExecutorNode(Node):
         self.create_subscription(ActionChunk, "vlash/action_chunk", self._on_chunk, reliable)
         self.create_subscription(JointState, "joint_states", self._on_joint_state, 10)
         self._timer = self.create_timer(self._period, self._on_tick)
+        self.trigger_configure()
+        if p["start_armed"]:
+            self.trigger_activate()
         self.get_logger().info(
             f"executing {joints} joints at {1.0 / self._period:.1f} Hz, strategy "
-            f"{self._strategy.name}, commands as {self._interface}"
+            f"{self._strategy.name}, commands as {self._interface}, "
+            + ("armed" if self._core.armed else "DISARMED (lifecycle activate arms it)")
         )
+
+    def _steps(self, seconds: float) -> int:
+        """A timeout in control steps: 0 stays 0 (disabled), any other at least one step."""
+        return 0 if seconds == 0 else max(1, round(seconds / self._period))
 
     def _declare_parameters(self) -> dict:
         declared = self.declare_parameters(
@@ -127,6 +178,32 @@ class ExecutorNode(Node):
                     ),
                 ),
                 (
+                    "joint_state_timeout_s",
+                    1.0,
+                    parameter_descriptor(
+                        "Hold when joint_states stopped arriving for this long (0 disables).",
+                        floats=(0.0, 60.0),
+                    ),
+                ),
+                (
+                    "reseed_distance_rad",
+                    0.0,
+                    parameter_descriptor(
+                        "Re-seed the hold position from a measured position farther than this "
+                        "from the last command in any joint, instead of moving back (rad; 0 "
+                        "disables: an arm that lags its commands far, like the simulated one).",
+                        floats=(0.0, 10.0),
+                    ),
+                ),
+                (
+                    "start_armed",
+                    False,
+                    parameter_descriptor(
+                        "Activate (arm) at start-up; false waits, disarmed, for the operator's "
+                        "lifecycle activate."
+                    ),
+                ),
+                (
                     "command_interface",
                     "forward_position",
                     parameter_descriptor(
@@ -139,6 +216,45 @@ class ExecutorNode(Node):
         )
         return {p.name: p.value for p in declared}
 
+    # --- lifecycle: the arm/disarm switch --------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        # Everything is set up from the parameters in the constructor; configuring only moves
+        # the state machine to inactive (disarmed).
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._core.arm()
+        self._resend_trajectory = True
+        self.get_logger().info("armed: commanding from the measured position")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._core.disarm()
+        self._stop_trajectory()
+        self.get_logger().warning("disarmed: holding, commands stopped")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._core.armed:
+            self._core.disarm()
+            self._stop_trajectory()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        return self.on_shutdown(state)
+
+    def _stop_trajectory(self) -> None:
+        """Make a trajectory controller hold: an empty trajectory stops the one it runs."""
+        if self._interface == "joint_trajectory":
+            msg = JointTrajectory(joint_names=self._joint_names)
+            msg.header.stamp = self.get_clock().now().to_msg()
+            self._command_pub.publish(msg)
+            self._resend_trajectory = True
+
+    # --- inputs ----------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
         index = {name: i for i, name in enumerate(msg.name)}
         missing = [n for n in self._joint_names if n not in index]
@@ -149,36 +265,36 @@ class ExecutorNode(Node):
                 throttle_duration_sec=5.0,
             )
             return
-        self._core.set_measured_position([msg.position[index[n]] for n in self._joint_names])
+        position = [msg.position[index[n]] for n in self._joint_names]
+        if not np.all(np.isfinite(position)):
+            self._log_repeated(f"joint_states has non-finite positions {position}: ignored")
+            return
+        if self._core.set_measured_position(position):
+            self._resend_trajectory = True
+            self._log_repeated(
+                "re-seeded from the measured position, too far from the last command: "
+                f"{np.round(position, 3).tolist()}"
+            )
 
     def _on_chunk(self, msg: ActionChunk) -> None:
         try:
             chunk = self._decode(msg)
             late = self._core.accept(chunk)
         except ValueError as error:
-            self._log_rejection(msg.chunk_id, str(error))
+            self._log_repeated(f"rejected chunk {msg.chunk_id}: {error}", key=str(error))
             return
         self._resend_trajectory = True
         if late:
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f"chunk {chunk.chunk_id} arrived at step {self._core.step}: dropped {late} late "
                 f"actions (start_step {chunk.start_step})",
                 throttle_duration_sec=2.0,
             )
 
-    def _log_rejection(self, chunk_id: int, reason: str) -> None:
-        """Log why a chunk was rejected; the same reason again is logged at most every 2 s.
-
-        rclpy's throttle is per call site, so a different reason right after one would be
-        swallowed and the operator would never learn which field the next chunk broke.
-        """
-        now = time.monotonic()
-        if self._last_rejection is not None:
-            last_reason, logged_at = self._last_rejection
-            if reason == last_reason and now - logged_at < _REPEAT_LOG_PERIOD_S:
-                return
-        self._last_rejection = (reason, now)
-        self.get_logger().error(f"rejected chunk {chunk_id}: {reason}")
+    def _log_repeated(self, text: str, *, key: str | None = None) -> None:
+        """Log an error; the same ``key`` (default: the text) again at most every 2 s."""
+        if self._repeats.allow(text if key is None else key):
+            self.get_logger().error(text)
 
     def _decode(self, msg: ActionChunk) -> IncomingChunk:
         if list(msg.joint_names) != self._joint_names:
@@ -203,30 +319,59 @@ class ExecutorNode(Node):
             execution_horizon=msg.execution_horizon,
         )
 
+    # --- the control tick ------------------------------------------------------------------
     def _on_tick(self, info: TimerInfo) -> None:
         lateness = self._timing.record(
             info.expected_call_time.nanoseconds, info.actual_call_time.nanoseconds
         )
         result = self._core.tick()
         now = self.get_clock().now().to_msg()
-        if not np.all(np.isfinite(result.command)):
-            self._publish_feedback(result.step, now, lateness, holding=True)
-            return
+        self._report_hold(result.hold_reason)
+        if result.command is not None:
+            if result.hold_reason is HoldReason.DISARMED:
+                self._intended_pub.publish(
+                    command_output.joint_state(result.command, self._joint_names, now)
+                )
+            else:
+                self._send(result, now)
+        if not result.holding:
+            self._pending.append((result.step, result.chunk_id, result.micro_index, result.command))
+        self._publish_feedback(result.step, now, lateness, holding=result.holding)
+
+    def _send(self, result: TickResult, stamp) -> None:
+        """Publish this tick's command in the configured form."""
         if self._interface == "forward_position":
             self._command_pub.publish(command_output.forward_position(result.command))
         elif self._interface == "joint_state":
             self._command_pub.publish(
-                command_output.joint_state(result.command, self._joint_names, now)
+                command_output.joint_state(result.command, self._joint_names, stamp)
             )
         elif self._resend_trajectory and not result.holding:
             points = np.vstack([result.command, self._core.preview(self._core.steps_left())])
             self._command_pub.publish(
-                command_output.joint_trajectory(points, self._joint_names, self._period, now)
+                command_output.joint_trajectory(points, self._joint_names, self._period, stamp)
             )
             self._resend_trajectory = False
-        if not result.holding:
-            self._pending.append((result.step, result.chunk_id, result.micro_index, result.command))
-        self._publish_feedback(result.step, now, lateness, holding=result.holding)
+
+    def _report_hold(self, reason: HoldReason | None) -> None:
+        """Say why the executor holds: at once when it starts, then every 10 s while it lasts.
+
+        A hold for want of an action due (between sync chunks, before a chunk's start step) is
+        routine and not logged. Entering a stale-input hold also stops a running trajectory.
+        """
+        previous, self._hold_reason = self._hold_reason, reason
+        if reason is HoldReason.STALE_POSITION and previous is not reason:
+            self._stop_trajectory()
+        if reason is None or reason is HoldReason.NO_ACTION:
+            if previous is not None and previous.is_safety_hold:
+                self.get_logger().info(f"resumed after holding: {previous.value}")
+            return
+        if self._hold_repeats.allow(reason.name):
+            text = f"holding: {reason.value}"
+            if reason is HoldReason.DISARMED:
+                self.get_logger().info(f"{text}; publishing only ~/intended_command")
+            else:
+                self.get_logger().warning(text)
 
     def _publish_feedback(self, step: int, stamp, lateness: float, *, holding: bool) -> None:
         msg = ExecutedActions(
@@ -256,16 +401,10 @@ class ExecutorNode(Node):
             self.get_logger().info(
                 f"{summary['ticks']} ticks, lateness p50 {summary['p50_ms']:.2f} ms, p99 "
                 f"{summary['p99_ms']:.2f} ms, max {summary['max_ms']:.2f} ms, missed "
-                f"{summary['missed_ticks']}, dropped actions {self._core.dropped_actions}"
+                f"{summary['missed_ticks']}, dropped actions {self._core.dropped_actions}, "
+                f"re-seeds {self._core.reseeds}"
             )
         super().destroy_node()
-
-
-def _per_joint(values, joints: int, name: str) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.shape != (joints,):
-        raise ValueError(f"parameter {name} needs {joints} values (one per joint), got {values}")
-    return array
 
 
 def main(args=None) -> None:
