@@ -39,7 +39,9 @@ def test_shared_observation_item_has_every_offset_branch():
         # VLASH Sec. 4.2: state and target chunk shifted together, observation fixed at o_t.
         raw_state = norm.unnormalize_state(item["states"][k].double()).numpy()
         np.testing.assert_allclose(raw_state, ep.states[1 + d], atol=1e-5)
-        raw = norm.unnormalize_action(item["actions"][k].double()).numpy()
+        raw = norm.unnormalize_action(
+            item["actions"][k].double(), torch.from_numpy(ep.states[1 + d])
+        ).numpy()
         n_valid = min(4, 6 - (1 + d))
         np.testing.assert_allclose(raw[:n_valid], ep.actions[1 + d : 1 + d + n_valid], atol=1e-5)
         assert item["valid"][k].tolist() == [True] * n_valid + [False] * (4 - n_valid)

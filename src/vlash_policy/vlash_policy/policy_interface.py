@@ -205,7 +205,11 @@ class FlowVLAPolicy:
         return torch.as_tensor(normalised, dtype=torch.float32, device=self.device)[None]
 
     def _previous(
-        self, previous_chunk: np.ndarray, delay_steps: int, execution_horizon: int | None
+        self,
+        previous_chunk: np.ndarray,
+        state: np.ndarray,
+        delay_steps: int,
+        execution_horizon: int | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised RTC target Y (1, H, D) and weights W (H,) (RTC Eq. (5)).
 
@@ -228,7 +232,7 @@ class FlowVLAPolicy:
         )
         weights[overlap:] = 0.0
         target = np.zeros((horizon, dim))
-        target[:overlap] = self.normalization.normalize_action(prev)
+        target[:overlap] = self.normalization.normalize_action(prev, np.asarray(state, float))
         return (
             torch.as_tensor(target, dtype=torch.float32, device=self.device)[None],
             weights.to(device=self.device, dtype=torch.float32),
@@ -289,7 +293,9 @@ class FlowVLAPolicy:
         with torch.no_grad():
             prefix = model.encode_prefix(pixels, ids, mask)
             if rtc:
-                target, weights = self._previous(previous_chunk, delay_steps, execution_horizon)
+                target, weights = self._previous(
+                    previous_chunk, state, delay_steps, execution_horizon
+                )
                 sample_start = time.perf_counter()
                 actions = sample_rtc(
                     lambda x, t: model.velocity(prefix, cond, x, t),
@@ -321,11 +327,11 @@ class FlowVLAPolicy:
                 t = result.timings
                 stages = (t.prefix_s, t.sfm_s, t.rater_s, t.afm_s)
                 if random_mask:
-                    actions, refined, afm_s = self._refine_random(
-                        prefix, cond, actions, afm_noise
-                    )
+                    actions, refined, afm_s = self._refine_random(prefix, cond, actions, afm_noise)
                     stages = (t.prefix_s, t.sfm_s, 0.0, afm_s)
-        chunk = self.normalization.unnormalize_action(actions[0].double().cpu().numpy())
+        chunk = self.normalization.unnormalize_action(
+            actions[0].double().cpu().numpy(), np.asarray(state, dtype=np.float64)
+        )
         return PolicyChunk(
             actions=chunk,
             confidence=None if confidence is None else confidence.numpy().astype(np.float64),

@@ -156,7 +156,9 @@ class OffsetDataset(Dataset):
                 norm.normalize_state(np.stack([b.state for b in branches])).astype(np.float32)
             ),
             "actions": torch.from_numpy(
-                norm.normalize_action(np.stack([b.actions for b in branches])).astype(np.float32)
+                norm.normalize_action(
+                    np.stack([b.actions for b in branches]), np.stack([b.state for b in branches])
+                ).astype(np.float32)
             ),
             "valid": torch.from_numpy(np.stack([b.valid for b in branches])),
             "offsets": torch.tensor([b.offset for b in branches], dtype=torch.long),

@@ -5,6 +5,13 @@ states are standardised per dimension: ``x̂ = (x - mean) / max(std, std_floor)`
 constant dimension (e.g. a gripper never used in the demos) from dividing by zero. Statistics are
 saved as ``normalization.json`` next to the checkpoint so inference undoes exactly the training
 transform.
+
+State-relative actions (``relative_actions``, absolute action space with one state entry per
+action): a chunk ``A_t`` conditioned on state ``s`` is standardised as ``A_t - s``, the
+displacement from where the chunk starts (the "delta actions" of π0/openpi for joint targets).
+Absolute targets are dominated by the state, so a small policy learns to copy it and ignore the
+camera; the displacement is what the image decides (where the target is). With VLASH offsets
+``s`` is each branch's own (rolled-forward) state ``s_{t+δ}``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from vlash_policy.action_space import ActionSpace
 from vlash_policy.data.episode import Episode, check_compatible
 
 NORMALIZATION_FILE = "normalization.json"
@@ -76,6 +84,24 @@ class FeatureStats:
         )
 
 
+def _displacements(episode: Episode, horizon: int) -> np.ndarray:
+    """Rows ``a_{t+k} - s_t`` for every step ``t`` and ``k < horizon`` inside the episode."""
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise ValueError(f"relative_horizon must be an int >= 1, got {horizon!r}")
+    if episode.action_space is not ActionSpace.ABSOLUTE:
+        raise ValueError(
+            f"relative actions are displacements of absolute targets, got action space "
+            f"{episode.action_space.name.lower()}"
+        )
+    if episode.action_dim != episode.state_dim:
+        raise ValueError(
+            f"relative actions need one state entry per action dimension, got state dim "
+            f"{episode.state_dim} and action dim {episode.action_dim}"
+        )
+    rows = [episode.actions[k:] - episode.states[: episode.length - k] for k in range(horizon)]
+    return np.concatenate([r for r in rows if len(r)])
+
+
 @dataclass(frozen=True)
 class NormalizationStats:
     """Statistics of states and actions plus the std floor used when applying them."""
@@ -83,19 +109,44 @@ class NormalizationStats:
     state: FeatureStats
     action: FeatureStats
     std_floor: float = 1e-3
+    relative_actions: bool = False
+    """Actions are standardised as displacements from the conditioning state (module doc)."""
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.std_floor) and self.std_floor > 0):
             raise ValueError(f"std_floor must be a finite number > 0, got {self.std_floor}")
+        if self.relative_actions and self.state.mean.shape != self.action.mean.shape:
+            raise ValueError(
+                f"relative_actions needs one state entry per action dimension, got state "
+                f"dim {self.state.mean.shape[0]} and action dim {self.action.mean.shape[0]}"
+            )
 
     @classmethod
-    def compute(cls, episodes: Sequence[Episode], *, std_floor: float = 1e-3) -> NormalizationStats:
-        """Statistics over every step of every episode (the whole training split)."""
+    def compute(
+        cls,
+        episodes: Sequence[Episode],
+        *,
+        std_floor: float = 1e-3,
+        relative_horizon: int | None = None,
+    ) -> NormalizationStats:
+        """Statistics over every step of every episode (the whole training split).
+
+        ``relative_horizon`` H switches on state-relative actions: the action statistics are
+        then those of ``a_{t+k} - s_t`` for ``k < H`` (the displacements a chunk holds).
+        """
         check_compatible(episodes)
+        states = FeatureStats.of(np.concatenate([e.states for e in episodes]))
+        if relative_horizon is None:
+            actions = FeatureStats.of(np.concatenate([e.actions for e in episodes]))
+        else:
+            actions = FeatureStats.of(
+                np.concatenate([_displacements(e, relative_horizon) for e in episodes])
+            )
         return cls(
-            state=FeatureStats.of(np.concatenate([e.states for e in episodes])),
-            action=FeatureStats.of(np.concatenate([e.actions for e in episodes])),
+            state=states,
+            action=actions,
             std_floor=std_floor,
+            relative_actions=relative_horizon is not None,
         )
 
     def _apply(self, stats: FeatureStats, x: Array, inverse: bool) -> Array:
@@ -121,17 +172,33 @@ class NormalizationStats:
     def unnormalize_state(self, x: Array) -> Array:
         return self._apply(self.state, x, inverse=True)
 
-    def normalize_action(self, x: Array) -> Array:
-        return self._apply(self.action, x, inverse=False)
+    def normalize_action(self, chunk: Array, state: Array) -> Array:
+        """Standardise a chunk ``(..., H, D)`` conditioned on the raw ``state`` ``(..., S)``."""
+        return self._apply(self.action, chunk - self._reference(chunk, state), inverse=False)
 
-    def unnormalize_action(self, x: Array) -> Array:
-        return self._apply(self.action, x, inverse=True)
+    def unnormalize_action(self, chunk: Array, state: Array) -> Array:
+        """Inverse of :meth:`normalize_action`: raw chunk from a standardised one."""
+        return self._apply(self.action, chunk, inverse=True) + self._reference(chunk, state)
+
+    def _reference(self, chunk: Array, state: Array) -> Array | float:
+        """What the chunk is measured from: the state (relative actions) or nothing."""
+        if chunk.ndim < 2:
+            raise ValueError(f"chunk must be (..., H, D), got shape {tuple(chunk.shape)}")
+        if tuple(state.shape) != (*chunk.shape[:-2], self.state.mean.shape[0]):
+            raise ValueError(
+                f"state must have shape {(*chunk.shape[:-2], self.state.mean.shape[0])} for a "
+                f"chunk of shape {tuple(chunk.shape)}, got {tuple(state.shape)}"
+            )
+        if not self.relative_actions:
+            return 0.0
+        return state[..., None, :]
 
     def to_dict(self) -> dict[str, object]:
         return {
             "state": self.state.to_dict(),
             "action": self.action.to_dict(),
             "std_floor": self.std_floor,
+            "relative_actions": self.relative_actions,
         }
 
     @classmethod
@@ -143,6 +210,7 @@ class NormalizationStats:
             state=FeatureStats.from_dict(data["state"]),  # type: ignore[arg-type]
             action=FeatureStats.from_dict(data["action"]),  # type: ignore[arg-type]
             std_floor=float(data.get("std_floor", 1e-3)),  # type: ignore[arg-type]
+            relative_actions=bool(data.get("relative_actions", False)),
         )
 
     def save(self, path: str | Path) -> Path:
