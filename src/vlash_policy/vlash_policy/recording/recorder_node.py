@@ -27,6 +27,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
+from vlash_policy.node_runner import create_node
 from vlash_policy.recording.bag_io import (
     DEFAULT_TOPICS,
     INTERFACE_PACKAGES,
@@ -152,7 +153,7 @@ def main(args: list[str] | None = None) -> None:
         signal.signal(signum, lambda *_: stop.set())
     node = None
     try:
-        node = RecorderNode()
+        node = create_node(RecorderNode)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         while not stop.is_set():
