@@ -38,6 +38,18 @@ class NodeSpec:
     parameters: dict[str, Any] = field(default_factory=dict)
     remappings: tuple[tuple[str, str], ...] = ()
 
+    def configured(self, key: str) -> Any:
+        """Value of parameter ``key`` as launched: the arguments, else the last file setting it.
+
+        None when neither sets it (the node's declared default applies).
+        """
+        if key in self.parameters:
+            return self.parameters[key]
+        value = None
+        for path in self.params_files:
+            value = node_parameters(path, self.name).get(key, value)
+        return value
+
     def ros_args(self) -> list[str]:
         """The ``--ros-args`` a process needs to run as this node (as ``ros2 launch`` passes)."""
         args = ["--ros-args", "-r", f"__node:={self.name}"]
@@ -247,28 +259,34 @@ def find_executable(package: str, executable: str) -> Path | None:
     return None
 
 
-def node_parameter_keys(params_file: Path, node_name: str) -> set[str]:
-    """Parameter names a ROS params file sets for ``node_name`` (nested keys joined by '.').
+def node_parameters(params_file: Path, node_name: str) -> dict[str, Any]:
+    """Parameter values a ROS params file sets for ``node_name`` (nested keys joined by '.').
 
-    Sections apply to a node when keyed by its name (optionally with a leading '/') or by '/**'.
+    Sections apply to a node when keyed by its name (optionally with a leading '/') or by '/**';
+    a later section overrides an earlier one.
     """
     with open(params_file) as f:
         content = yaml.safe_load(f) or {}
-    keys: set[str] = set()
+    values: dict[str, Any] = {}
     for section, body in content.items():
         if section.lstrip("/") != node_name and section != "/**":
             continue
         if not isinstance(body, dict) or "ros__parameters" not in body:
             raise ValueError(f"{params_file}: section {section!r} has no 'ros__parameters'")
-        keys |= _flatten(body["ros__parameters"] or {})
-    return keys
+        values.update(_flatten(body["ros__parameters"] or {}))
+    return values
 
 
-def _flatten(params: Mapping[str, Any], prefix: str = "") -> set[str]:
-    keys: set[str] = set()
+def node_parameter_keys(params_file: Path, node_name: str) -> set[str]:
+    """Parameter names a ROS params file sets for ``node_name`` (see :func:`node_parameters`)."""
+    return set(node_parameters(params_file, node_name))
+
+
+def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    values: dict[str, Any] = {}
     for key, value in params.items():
         if isinstance(value, dict):
-            keys |= _flatten(value, f"{prefix}{key}.")
+            values.update(_flatten(value, f"{prefix}{key}."))
         else:
-            keys.add(prefix + key)
-    return keys
+            values[prefix + key] = value
+    return values

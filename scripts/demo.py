@@ -5,29 +5,30 @@
 
 Starts the `sim` profile (MuJoCo SO-101 whack-a-mole arm, executor, VLASH policy with the
 embedded checkpoint) and the MCAP recorder through scripts/vlash_launch.py, headless, in a ROS
-domain of its own with localhost-only discovery. A monitor node in this process prints one status
-line per second: targets shown/hit/missed, the current inference delay Δ (VLASH Sec. 4.1), the
-executor's measured control rate and the chunks received. ``--duration`` counts from the first
-chunk, so the policy's loading time does not eat into the loop. Then the recorded bag is reduced
-to a summary table and plots (vlash_policy.recording.run_report) in results/demo_<timestamp>/,
-with the bag and the node logs. Ctrl-C ends the loop early and still reports what was recorded.
+domain of its own with localhost-only discovery. A monitor node in this process
+(launch/run_monitor.py, shared with the launcher) prints one status line per second: targets
+shown/hit/missed, the current inference delay Δ (VLASH Sec. 4.1), the executor's measured
+control rate, the arm's joint-state rate and the chunks received. ``--duration`` counts from the
+first chunk, so the policy's loading time does not eat into the loop. Then the recorded bag is
+reduced to a summary table and plots (vlash_policy.recording.run_report) in
+results/demo_<timestamp>/, with the bag and the node logs. Ctrl-C ends the loop early and still
+reports what was recorded.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "launch"))
 from process_group import ManagedProcess, ProcessGroup  # noqa: E402
 from ros_domain import lease_domain_id, ros_environment  # noqa: E402
+from run_monitor import LoopStatus, Monitor, StatusLine  # noqa: E402
 
 # The launcher stops the nodes and then the recorder, each with a 20 s grace period.
 LAUNCHER_STOP_S = 60.0
@@ -82,113 +83,11 @@ def resolve_model(model: Path | None) -> Path:
     return default_checkpoint_dir()
 
 
-@dataclass
-class LoopStatus:
-    """What the monitor has seen; counts start with the first chunk (targets before it are the
-    ones shown while the policy was still loading)."""
-
-    first_chunk_s: float | None = None
-    chunks: int = 0
-    delay_steps: int | None = None
-    step: int | None = None
-    shown: set[int] = field(default_factory=set)
-    hit: int = 0
-    missed: int = 0
-
-
-class Monitor:
-    """An rclpy node of its own context that follows the loop's topics for the status line."""
-
-    def __init__(self, domain_id: int) -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-
-        from vlash_msgs.msg import ActionChunk, ExecutedActions, TaskEvent
-
-        self._context = rclpy.Context()
-        rclpy.init(context=self._context, domain_id=domain_id)
-        self._node = rclpy.create_node("demo_monitor", context=self._context)
-        self._executor = SingleThreadedExecutor(context=self._context)
-        self._executor.add_node(self._node)
-        self.status = LoopStatus()
-        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        sub = self._node.create_subscription
-        sub(ActionChunk, "vlash/action_chunk", self._on_chunk, reliable)
-        sub(ExecutedActions, "vlash/executed_actions", self._on_report, reliable)
-        sub(TaskEvent, "sim/task_events", self._on_event, reliable)
-
-    def _on_chunk(self, msg) -> None:
-        if self.status.first_chunk_s is None:
-            self.status.first_chunk_s = time.monotonic()
-        self.status.chunks += 1
-        self.status.delay_steps = msg.delay_steps
-
-    def _on_report(self, msg) -> None:
-        self.status.step = msg.step
-
-    def _on_event(self, msg) -> None:
-        s = self.status
-        if msg.kind == "shown" and s.first_chunk_s is not None:
-            s.shown.add(msg.target_id)
-        elif msg.kind == "hit" and msg.target_id in s.shown:
-            s.hit += 1
-        elif msg.kind == "missed" and msg.target_id in s.shown:
-            s.missed += 1
-
-    def spin_for(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            self._executor.spin_once(timeout_sec=min(left, 0.1))
-
-    def close(self) -> None:
-        self._executor.shutdown()
-        self._node.destroy_node()
-        self._context.try_shutdown()
-
-
-class StatusLine:
-    """One status line per second: rewritten in place on a terminal, appended otherwise."""
-
-    def __init__(self, duration: float) -> None:
-        self._duration = duration
-        self._tty = sys.stdout.isatty()
-        self._started = time.monotonic()
-        self._last: tuple[float, int] | None = None  # (time, executor step) of the last line
-        self._width = 0
-
-    def show(self, status: LoopStatus, phase: str | None = None) -> None:
-        """Print the status; ``phase`` replaces the loop clock and control rate (e.g. stopping)."""
-        now = time.monotonic()
-        rate = "-- Hz"
-        if status.step is not None:
-            if self._last is not None and now > self._last[0]:
-                rate = f"{(status.step - self._last[1]) / (now - self._last[0]):.1f} Hz"
-            self._last = (now, status.step)
-        if phase is None:
-            if status.first_chunk_s is None:
-                phase = f"waiting for the first chunk (policy loading) | control {rate}"
-            else:
-                loop_s = now - status.first_chunk_s
-                phase = f"loop {loop_s:4.0f}/{self._duration:.0f} s | control {rate}"
-        delay = "-" if status.delay_steps is None else str(status.delay_steps)
-        line = (
-            f"[{now - self._started:4.0f} s] {phase} | Δ {delay} steps | {status.chunks} chunks "
-            f"| targets {len(status.shown)} shown, {status.hit} hit, {status.missed} missed"
-        )
-        if self._tty:
-            # Cut to the terminal width: a wrapped line could not be rewritten in place.
-            line = line[: shutil.get_terminal_size().columns - 1]
-            sys.stdout.write("\r" + line.ljust(self._width))
-            self._width = len(line)
-        else:
-            sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-
-    def end(self) -> None:
-        if self._tty and self._width:
-            sys.stdout.write("\n")
-            self._width = 0
+def loop_phase(status: LoopStatus, duration: float) -> str:
+    """The loop clock, counted from the first chunk, or what the loop still waits for."""
+    if status.first_chunk_s is None:
+        return "waiting for the first chunk (policy loading)"
+    return f"loop {time.monotonic() - status.first_chunk_s:4.0f}/{duration:.0f} s"
 
 
 def run_loop(
@@ -199,7 +98,7 @@ def run_loop(
     status = monitor.status
     while True:
         monitor.spin_for(STATUS_PERIOD_S)
-        line.show(status)
+        line.show(status, loop_phase(status, args.duration))
         if launcher.popen.poll() is not None:
             return f"the launcher exited early with {launcher.popen.returncode}"
         if status.first_chunk_s is None:
@@ -260,10 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     cmd = [sys.executable, str(ROOT / "scripts" / "vlash_launch.py"), "--profile", "sim"]
     cmd += ["--strategy", "vlash", "--model", str(model), "--record", "--results-dir", str(out)]
 
-    monitor = Monitor(lease.domain_id)  # subscribed before any publisher exists
+    monitor = Monitor(domain_id=lease.domain_id)  # subscribed before any publisher exists
     group = ProcessGroup(out)
     launcher = group.start("launch", cmd, env)
-    line = StatusLine(args.duration)
+    line = StatusLine()
     failure: str | None = None
     try:
         failure = run_loop(args, monitor, launcher, line)

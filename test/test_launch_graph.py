@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -136,6 +137,16 @@ def test_arguments_set_typed_parameters_remaps_and_namespace():
     assert recorder.parameters["topics"][1] == "/cam/image:sensor_msgs/msg/Image"
 
 
+def test_configured_values_come_from_the_arguments_then_the_last_file():
+    nodes = {spec.name: spec for spec in _resolve("so101", strategy="sync").nodes}
+    executor = nodes["executor"]
+    assert executor.configured("strategy") == "sync"  # the argument
+    assert executor.configured("command_interface") == "joint_state"  # the profile's own file
+    assert executor.configured("joint_names")[0] == "shoulder_pan"  # the shared SO-101 file
+    assert executor.configured("control_rate_hz") is None  # the node's default applies
+    assert nodes["policy"].configured("model_path") == MODEL
+
+
 def test_empty_arguments_leave_the_parameter_files_in_force():
     nodes = {spec.name: spec for spec in _resolve("so101").nodes}
     assert set(nodes) == {"executor", "policy"}
@@ -256,15 +267,91 @@ def _assert_all_stopped(output: str, profile: str, extra: tuple[str, ...] = ()) 
             os.killpg(int(pid), 0)  # the node's process group is gone, children included
 
 
-def test_launcher_rejects_a_missing_model_by_name(tmp_path):
+def _broken_checkpoint(tmp_path: Path, tiny: Path) -> Path:
+    broken = tmp_path / "no_weights"
+    shutil.copytree(tiny, broken)
+    (broken / "model.safetensors").unlink()
+    return broken
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--profile", "so101"], "argument 'model' is required by profile 'so101'"),
+        (["--model", "{tmp}/nowhere"], "checkpoint directory {tmp}/nowhere does not exist"),
+        (["--model", "{broken}"], "checkpoint {broken} lacks model.safetensors;"),
+        (["--strategy", "vlsh"], "strategy 'vlsh' (--strategy, node executor) is not a switching"),
+        (
+            ["--profile", "ros2_control", "--model", "{tiny}"],
+            "but the executor commands ['joint_1', 'joint_2',",
+        ),
+        (["--control-rate-hz", "fast"], "argument 'control_rate_hz' must be a float, got 'fast'"),
+    ],
+    ids=["no-model", "model-nowhere", "no-safetensors", "bad-strategy", "joints", "bad-rate"],
+)
+def test_launcher_refuses_bad_arguments_before_starting_a_node(
+    args, message, tmp_path, tiny_checkpoint
+):
+    paths = {"tmp": tmp_path, "tiny": tiny_checkpoint}
+    paths["broken"] = _broken_checkpoint(tmp_path, tiny_checkpoint)
+    argv = [a.format(**paths) for a in args]
     result = subprocess.run(
-        [sys.executable, str(LAUNCHER), "--profile", "so101", "--results-dir", str(tmp_path)],
+        [sys.executable, str(LAUNCHER), *argv, "--results-dir", str(tmp_path / "results")],
         capture_output=True,
         text=True,
+        timeout=120,
     )
-    assert result.returncode == 2
-    assert "argument 'model' is required by profile 'so101'" in result.stderr
-    assert not (tmp_path / "logs").exists()
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = result.stderr.splitlines()  # one message
+    assert line.startswith("vlash_launch: ") and message.format(**paths) in line
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert not (tmp_path / "results").exists()  # no log dir: nothing started
+
+
+@pytest.mark.parametrize(
+    ("package", "executable", "parameter", "error"),
+    [
+        ("vlash_policy", "policy_node", "model_path:=/nowhere", "CheckpointError: checkpoint "
+         "directory /nowhere does not exist"),
+        ("vlash_executor", "executor_node", "strategy:=vlsh", "ValueError: unknown switching "
+         "strategy 'vlsh'"),
+        ("vlash_executor", "sim_arm_node", "sim_rate_hz:=600.0", "InvalidParameterValueException"),
+        ("vlash_policy", "recorder_node", "topics:=['x']", "ValueError: topic spec 'x' must be"),
+    ],
+    ids=["policy", "executor", "sim_arm", "recorder"],
+)  # fmt: skip
+def test_a_node_that_fails_to_start_exits_with_its_own_error_only(
+    package, executable, parameter, error, ros_graph, tmp_path
+):
+    """No second traceback from destroy_node on the half-built node: one line, exit 1."""
+    exe = find_executable(package, executable)
+    cmd = [str(exe), "--ros-args", "-p", parameter, "-p", f"output_dir:={tmp_path / 'bag'}"]
+    result = subprocess.run(cmd, env=ros_graph.env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"{executable}: failed to start: {error}"), (
+        result.stderr
+    )
+
+
+def test_launcher_names_the_node_that_failed_to_start(ros_graph, tiny_checkpoint, tmp_path):
+    """A value only the node checks (sim_rate_hz <= 500): the node's own error, once; all stop."""
+    launcher = _launcher(
+        ros_graph.env, "--model", str(tiny_checkpoint), "--control-rate-hz", "600",
+        "--results-dir", str(tmp_path),
+    )  # fmt: skip
+    try:
+        output, _ = launcher.communicate(timeout=START_TIMEOUT_S)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == 1, output
+    failures = [line for line in output.splitlines() if "failed to start" in line]
+    assert len(failures) == 1, output
+    assert failures[0].startswith(
+        "vlash_launch: sim_arm failed to start: InvalidParameterValueException"
+    )
+    assert "Traceback" not in output and "summary" not in output
+    _assert_all_stopped(output, "sim")
 
 
 def test_launcher_runs_for_a_duration_and_stops_every_node(ros_graph, tiny_checkpoint, tmp_path):

@@ -315,7 +315,8 @@ def convert_bag(
     if not commands:
         raise ValueError(
             f"{topics.executed}: the executor never executed an action ({len(reports)} reports, "
-            "all holding): the policy sent no chunk (see its log)"
+            "all holding): no chunk reached it, or it was disarmed (see the executor's and the "
+            "policy's logs)"
         )
     joint_stream = streams[topics.joint_states]
     lacking = [n for n in joint_names if n not in joint_stream.values[0]]
