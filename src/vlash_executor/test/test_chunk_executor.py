@@ -252,7 +252,6 @@ def test_delta_chunk_before_a_position_starts_from_the_measured_joints():
 
 
 def test_measured_position_outside_the_limits_is_held_at_the_limit():
-    executor = make_executor()
     executor = ChunkExecutor(
         strategy=get_strategy("vlash"), joint_count=JOINTS, lower=-1, upper=1, max_step_per_tick=0.1
     )

@@ -26,6 +26,7 @@ its timeout) it holds the last commanded position; every hold says why (:class:`
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -303,7 +304,7 @@ class ChunkExecutor:
         rows = []
         command = self._command
         for step in range(self._step, self._step + count):
-            command = self._chunk_command(step, command)[0]
+            command = self._chunk_command(step, command).command
             rows.append(command)
         return np.asarray(rows).reshape(count, self._joint_count)
 
@@ -313,14 +314,13 @@ class ChunkExecutor:
         if not self._armed:
             # What it would command now if armed: arming re-seeds from the measured position.
             assert self._measured is not None
-            command, _, chunk_id, micro, clamped = self._chunk_command(step, self._measured)
-            return TickResult(step, command, HoldReason.DISARMED, chunk_id, micro, clamped)
+            would = self._chunk_command(step, self._measured)
+            return dataclasses.replace(would, hold_reason=HoldReason.DISARMED)
         if self._stale(step):
             return TickResult(
                 step, self._command.copy(), HoldReason.STALE_POSITION, None, None, False
             )
-        command, reason, chunk_id, micro, clamped = self._chunk_command(step, self._command)
-        return TickResult(step, command, reason, chunk_id, micro, clamped)
+        return self._chunk_command(step, self._command)
 
     def _stale(self, step: int) -> bool:
         return bool(
@@ -329,23 +329,21 @@ class ChunkExecutor:
             and step - self._measured_at >= self._joint_state_timeout
         )
 
-    def _chunk_command(
-        self, step: int, previous: np.ndarray
-    ) -> tuple[np.ndarray, HoldReason | None, int | None, int | None, bool]:
-        """(command, hold reason, chunk id, micro index, clamped) of the chunk due at ``step``."""
+    def _chunk_command(self, step: int, previous: np.ndarray) -> TickResult:
+        """The command at ``step`` from ``previous``: the due action's, or a hold of it."""
         active = self._chunk_at(step)
-        if active is None:
-            return previous.copy(), HoldReason.NO_ACTION, None, None, False
-        silent = self._last_accept_step is not None and step - self._last_accept_step
-        if self._timeout and silent >= self._timeout:
-            return previous.copy(), HoldReason.POLICY_TIMEOUT, None, None, False
-        index = step - active.start_step
-        if index < 0 or index >= active.executable:
-            return previous.copy(), HoldReason.NO_ACTION, None, None, False
-        action = active.quantized.actions[index].astype(np.float64)
-        command, clamped = self._limits.command(action, previous, active.chunk.action_space)
-        micro = active.quantized.micro_index_at(index)
-        return command, None, active.chunk.chunk_id, micro, clamped
+        reason = HoldReason.NO_ACTION
+        if active is not None:
+            silent = self._last_accept_step is not None and step - self._last_accept_step
+            index = step - active.start_step
+            if self._timeout and silent >= self._timeout:
+                reason = HoldReason.POLICY_TIMEOUT
+            elif 0 <= index < active.executable:
+                action = active.quantized.actions[index].astype(np.float64)
+                command, clamped = self._limits.command(action, previous, active.chunk.action_space)
+                micro = active.quantized.micro_index_at(index)
+                return TickResult(step, command, None, active.chunk.chunk_id, micro, clamped)
+        return TickResult(step, previous.copy(), reason, None, None, False)
 
     def _chunk_at(self, step: int) -> _ActiveChunk | None:
         due = [w for w in self._waiting if w.start_step <= step]
