@@ -193,7 +193,10 @@ class Trainer:
         else:
             base = VLAConfig.load(options.model_config) if options.model_config else VLAConfig()
             self.model, self.tokenizer = build_default_model(_config_for_data(base, episodes[0]))
-            self.normalization = NormalizationStats.compute(train_eps)
+            self.normalization = NormalizationStats.compute(
+                train_eps,
+                relative_horizon=self.model.config.horizon if options.relative_actions else None,
+            )
         self.model.to(self.dist.device).train()
         self._freeze_for_stage()
 
@@ -256,7 +259,7 @@ class Trainer:
         """Stage policy trains all but the rater; stage rater trains only the rater."""
         rater_stage = self.options.stage == "rater"
         for name, param in self.model.named_parameters():
-            param.requires_grad_(name.startswith("rater.") == rater_stage)
+            param.requires_grad_(FlowVLA.is_rater_parameter(name) == rater_stage)
 
     # ------------------------------------------------------------------ data
     def _epoch_batches(self, epoch: int, skip: int) -> Iterator[TrainingBatch]:
@@ -314,6 +317,8 @@ class Trainer:
             self.options.seed, self.step, self.dist.rank, device=self.dist.device
         )
         loss = self.loss_module(batch, generator)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.options.learning_rate(self.step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.options.grad_clip > 0:

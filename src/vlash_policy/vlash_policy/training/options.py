@@ -7,6 +7,7 @@ annotation, and an unknown key is an error that lists the valid ones.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from vlash_policy.embedded import default_checkpoint_dir
 STAGES: tuple[str, ...] = ("policy", "rater")
 INIT_DEFAULT = "default"
 INIT_NONE = "none"
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 
 @dataclass
@@ -35,6 +37,9 @@ class FinetuneOptions:
             :func:`vlash_policy.embedded.default_checkpoint_dir`), a checkpoint directory, or
             ``none`` for a new model (``model_config``; not for ``stage: rater``). A checkpoint's
             normalisation statistics are kept so the policy sees the inputs it was trained on.
+        relative_actions: a new model learns chunks as displacements from their conditioning
+            state (``vlash_policy.data.normalization``; absolute action space only). A
+            checkpoint keeps the convention it was trained with.
         max_offset: Δmax of VLASH Sec. 4.2 (0 disables offset augmentation).
         shared_observation: pack all Δmax+1 offsets behind one observation (VLASH Sec. 4.3)
             instead of one random offset per sample.
@@ -42,6 +47,8 @@ class FinetuneOptions:
         stage: ``policy`` (backbone + expert, rater frozen) or ``rater`` (AsyncVLA Sec. 3.3
             stage 2: only the confidence rater trains).
         steps, batch_size, lr, weight_decay, grad_clip: optimisation (AdamW, AsyncVLA App. A).
+        lr_schedule: ``constant`` or ``cosine`` (decay from ``lr`` to 0 at ``steps``), both
+            after a linear warm-up over ``warmup_steps`` steps.
         seed: seeds model init, data order, offsets and flow noise.
         output_dir: checkpoints go to ``output_dir/checkpoints/step_XXXXXX``.
         val_episodes: episodes held out (the last ones) for the validation loss; a dataset
@@ -57,6 +64,7 @@ class FinetuneOptions:
     synthetic_joints: int = 2
     model_config: str = ""
     init_checkpoint: str = INIT_DEFAULT
+    relative_actions: bool = False
     max_offset: int = 3
     shared_observation: bool = True
     unified: bool = True
@@ -66,6 +74,8 @@ class FinetuneOptions:
     lr: float = 1e-4
     weight_decay: float = 0.0
     grad_clip: float = 1.0
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
     seed: int = 0
     output_dir: str = "outputs/finetune"
     val_episodes: int = 1
@@ -81,7 +91,7 @@ class FinetuneOptions:
         minimums = {
             "synthetic_episodes": 2, "synthetic_joints": 2, "max_offset": 0, "steps": 1,
             "batch_size": 1, "seed": 0, "val_episodes": 0, "val_every": 0, "val_batches": 1,
-            "save_every": 1, "num_workers": 0,
+            "save_every": 1, "num_workers": 0, "warmup_steps": 0,
         }  # fmt: skip
         for name, minimum in minimums.items():
             if getattr(self, name) < minimum:
@@ -90,6 +100,8 @@ class FinetuneOptions:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise ValueError("weight_decay and grad_clip must be >= 0 (grad_clip 0 = off)")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if self.init_checkpoint.strip() == "":
@@ -119,6 +131,15 @@ class FinetuneOptions:
         if self.init_checkpoint == INIT_DEFAULT:
             return default_checkpoint_dir()
         return Path(self.init_checkpoint)
+
+    def learning_rate(self, step: int) -> float:
+        """Learning rate of optimisation step ``step`` (0-based) under ``lr_schedule``."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        if self.lr_schedule == "constant":
+            return self.lr
+        progress = (step - self.warmup_steps) / max(self.steps - self.warmup_steps, 1)
+        return self.lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def _coerce(name: str, value: Any, annotation: Any) -> Any:
