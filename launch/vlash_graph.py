@@ -38,25 +38,35 @@ class NodeSpec:
     parameters: dict[str, Any] = field(default_factory=dict)
     remappings: tuple[tuple[str, str], ...] = ()
 
+    def file_parameters(self) -> dict[str, Any]:
+        """What the parameter files set for this node, later files overriding earlier ones."""
+        values: dict[str, Any] = {}
+        for path in self.params_files:
+            values.update(node_parameters(path, self.name))
+        return values
+
     def configured(self, key: str) -> Any:
         """Value of parameter ``key`` as launched: the arguments, else the last file setting it.
 
         None when neither sets it (the node's declared default applies).
         """
-        if key in self.parameters:
-            return self.parameters[key]
-        value = None
-        for path in self.params_files:
-            value = node_parameters(path, self.name).get(key, value)
-        return value
+        return self.parameters.get(key, self.file_parameters().get(key))
 
     def ros_args(self) -> list[str]:
-        """The ``--ros-args`` a process needs to run as this node (as ``ros2 launch`` passes)."""
+        """The ``--ros-args`` a process needs to run as this node (as ``ros2 launch`` passes).
+
+        In a namespace the files' values are passed one by one: their sections are keyed by
+        the bare node name, which rcl matches only to a node outside any namespace, so
+        ``--params-file`` would silently leave a namespaced node on its defaults.
+        """
         args = ["--ros-args", "-r", f"__node:={self.name}"]
         if self.namespace:
             args += ["-r", f"__ns:=/{self.namespace}"]
-        for path in self.params_files:
-            args += ["--params-file", str(path)]
+            for key, value in self.file_parameters().items():
+                args += ["-p", f"{key}:={yaml_value(value)}"]
+        else:
+            for path in self.params_files:
+                args += ["--params-file", str(path)]
         for key, value in self.parameters.items():
             args += ["-p", f"{key}:={yaml_value(value)}"]
         for old, new in self.remappings:

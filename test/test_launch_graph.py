@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from rcl_interfaces.srv import ListParameters
+from rcl_interfaces.srv import GetParameters, ListParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from rosbags.highlevel import AnyReader
@@ -145,6 +145,21 @@ def test_configured_values_come_from_the_arguments_then_the_last_file():
     assert executor.configured("joint_names")[0] == "shoulder_pan"  # the shared SO-101 file
     assert executor.configured("control_rate_hz") is None  # the node's default applies
     assert nodes["policy"].configured("model_path") == MODEL
+
+
+def test_a_namespaced_node_gets_its_files_values_explicitly(ros_graph):
+    """rcl applies a file section keyed `executor` to /executor only, never to /arm1/executor."""
+    executor = next(s for s in _resolve("sim", namespace="arm1").nodes if s.name == "executor")
+    args = executor.ros_args()
+    assert "--params-file" not in args
+    limits = executor.file_parameters()["position_lower"]
+    assert f"position_lower:={yaml_value(limits)}" in args and "strategy:=vlash" in args
+    ros_graph.start_node(executor.package, executor.executable, args, name="executor")
+    client = ros_graph.node.create_client(GetParameters, "/arm1/executor/get_parameters")
+    ros_graph.spin_until(client.service_is_ready, START_TIMEOUT_S, "the executor's parameters")
+    future = client.call_async(GetParameters.Request(names=["position_lower"]))
+    ros_graph.spin_until(future.done, 30.0, "the executor's get_parameters answer")
+    assert list(future.result().values[0].double_array_value) == limits
 
 
 def test_empty_arguments_leave_the_parameter_files_in_force():
