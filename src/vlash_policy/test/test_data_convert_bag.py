@@ -208,5 +208,12 @@ def test_cli_writes_a_dataset_named_after_the_embedded_checkpoints_cameras(tmp_p
     assert list(back[0].images) == ["front"]
     with pytest.raises(SystemExit):
         main([str(tmp_path / "b1"), str(tmp_path / "out")])  # never overwrites
-    assert main([str(tmp_path / "nowhere"), str(tmp_path / "out2")]) == 1
-    assert "nowhere is not a rosbag2 directory" in capsys.readouterr().err
+    # An unusable bag is skipped with its reason; the others still make the dataset.
+    assert main([str(tmp_path / "nowhere"), str(tmp_path / "b1"), str(tmp_path / "out2")]) == 0
+    captured = capsys.readouterr()
+    assert f"skipped {tmp_path / 'nowhere'}: {tmp_path / 'nowhere'} is not a rosbag2" in (
+        captured.err
+    )
+    assert "(from 1 of 2 bag(s))" in captured.out
+    assert main([str(tmp_path / "nowhere"), str(tmp_path / "out3")]) == 1
+    assert "nothing written" in capsys.readouterr().err and not (tmp_path / "out3").exists()

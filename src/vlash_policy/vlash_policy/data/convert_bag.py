@@ -457,8 +457,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"OUT_DIR {out} exists already; the converter never overwrites a dataset")
     try:
         camera_names = args.camera_names or list(preflight_checkpoint(None).camera_names)
-        episodes = []
-        for bag in bags:
+    except CheckpointError as error:
+        parser.error(f"--camera-names not given and the embedded checkpoint is unusable: {error}")
+    episodes: list[Episode] = []
+    converted = 0
+    for bag in bags:
+        try:
             conversion = convert_bag(
                 bag,
                 instruction=args.instruction,
@@ -468,16 +472,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_stale_steps=args.max_stale_steps,
                 min_episode_steps=args.min_episode_steps,
             )
-            print(conversion.summary(), flush=True)
-            episodes += conversion.episodes
-        if not episodes:
-            raise ValueError(f"no episode of at least {args.min_episode_steps} steps in {bags}")
-        write_lerobot_dataset(episodes, out, robot_type=args.robot_type)
-    except (FileNotFoundError, CheckpointError, ValueError) as error:
-        print(f"convert_bag: {error}", file=sys.stderr)
+        except (FileNotFoundError, ValueError) as error:  # one unusable bag spoils no other
+            print(f"convert_bag: skipped {bag}: {error}", file=sys.stderr, flush=True)
+            continue
+        print(conversion.summary(), flush=True)
+        episodes += conversion.episodes
+        converted += bool(conversion.episodes)
+    if not episodes:
+        print(f"convert_bag: no episode of at least {args.min_episode_steps} steps in {bags}; "
+              "nothing written", file=sys.stderr)  # fmt: skip
         return 1
+    write_lerobot_dataset(episodes, out, robot_type=args.robot_type)
     frames = sum(e.length for e in episodes)
-    print(f"wrote {len(episodes)} episode(s), {frames} frames, cameras {camera_names} to {out}")
+    print(
+        f"wrote {len(episodes)} episode(s), {frames} frames, cameras {camera_names} to {out} "
+        f"(from {converted} of {len(bags)} bag(s))"
+    )
     return 0
 
 
