@@ -24,19 +24,31 @@ def sample_token_mask(
     *,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
+    sfm_probability: float = 0.0,
 ) -> Tensor:
     """Training mask (B, L) bool: y ~ U(0, 1) per sample, m_l ~ Bernoulli(y) (Algorithm 2, line 4).
 
     Drawing the rate y per sample spreads training over every masked fraction, from almost pure
     AFM context to full SFM. A sample may get no masked token; the loss skips it.
+
+    ``sfm_probability`` is the share of samples whose mask is all ones instead (plain SFM, every
+    token from noise). With Algorithm 2's mask alone, half of a chunk's tokens are clean on
+    average, and a small model learns to interpolate the masked ones from them long before it
+    learns to read the observation: measured here, a policy trained that way moved its chunks by
+    0.006 rad across camera frames where the demonstrations moved 0.19 rad; plain SFM samples
+    carry the whole chunk's dependence on the observation.
     """
+    if not 0.0 <= sfm_probability <= 1.0:
+        raise ValueError(f"sfm_probability must be in [0, 1], got {sfm_probability}")
     for name, value in (("batch_size", batch_size), ("length", length)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{name} must be an int, got {type(value).__name__}")
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
     rate = torch.rand(batch_size, 1, generator=generator, device=device)
-    return torch.rand(batch_size, length, generator=generator, device=device) < rate
+    mask = torch.rand(batch_size, length, generator=generator, device=device) < rate
+    plain_sfm = torch.rand(batch_size, 1, generator=generator, device=device) < sfm_probability
+    return mask | plain_sfm
 
 
 def noisy_actions(actions: Tensor, noise: Tensor, tau: Tensor, mask: Tensor) -> Tensor:

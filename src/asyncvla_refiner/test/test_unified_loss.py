@@ -29,6 +29,19 @@ def test_sample_token_mask_rate_is_uniform_per_sample() -> None:
     assert abs(mask.float().mean(dim=0).std().item()) < 0.03
 
 
+def test_sfm_probability_makes_that_share_of_masks_all_ones() -> None:
+    gen = torch.Generator().manual_seed(0)
+    mask = sample_token_mask(4000, 50, generator=gen, sfm_probability=0.4)
+    all_ones = mask.all(dim=1).float().mean().item()
+    # Algorithm 2's own draw masks all 50 tokens almost never (P = 1/51).
+    assert abs(all_ones - (0.4 + 0.6 / 51)) < 0.03
+    rest = mask[~mask.all(dim=1)].float().mean(dim=1)
+    assert abs(rest.mean().item() - 0.5) < 0.03
+    assert sample_token_mask(8, 5, sfm_probability=1.0).all()
+    with pytest.raises(ValueError, match="sfm_probability"):
+        sample_token_mask(3, 5, sfm_probability=1.5)
+
+
 def test_sample_token_mask_seedable_and_validates() -> None:
     a = sample_token_mask(3, 5, generator=torch.Generator().manual_seed(1))
     b = sample_token_mask(3, 5, generator=torch.Generator().manual_seed(1))

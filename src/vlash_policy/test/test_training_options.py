@@ -1,3 +1,4 @@
+import itertools
 from pathlib import Path
 
 import pytest
@@ -66,9 +67,15 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     options = FinetuneOptions(lr=1e-3, steps=110, warmup_steps=10, lr_schedule="cosine")
     rates = [options.learning_rate(step) for step in range(110)]
     assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
-    assert all(a >= b for a, b in zip(rates[9:], rates[10:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(rates[9:]))
     assert rates[60] == pytest.approx(5e-4) and rates[-1] < 1e-6
     constant = FinetuneOptions(lr=1e-3, steps=110, warmup_steps=10)
     assert constant.learning_rate(5) == pytest.approx(6e-4) and constant.learning_rate(50) == 1e-3
     with pytest.raises(ValueError, match="lr_schedule must be one of"):
         FinetuneOptions(lr_schedule="linear")
+
+
+def test_sfm_fraction_is_a_share():
+    assert FinetuneOptions(sfm_fraction=0.0).sfm_fraction == 0.0
+    with pytest.raises(ValueError, match=r"sfm_fraction must be in \[0, 1\]"):
+        FinetuneOptions(sfm_fraction=-0.1)

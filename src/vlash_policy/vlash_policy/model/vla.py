@@ -414,16 +414,25 @@ class FlowVLA(nn.Module):
 
     # ------------------------------------------------------------------ training
     def draw_flow_noise(
-        self, batch: TrainingBatch, *, generator: torch.Generator | None = None
+        self,
+        batch: TrainingBatch,
+        *,
+        generator: torch.Generator | None = None,
+        sfm_probability: float = 0.0,
     ) -> FlowNoise:
-        """Sample n, τ ~ Beta(1.5, 1) and the unified mask m per branch (Algorithm 2, l. 4-5)."""
+        """Sample n, τ ~ Beta(1.5, 1) and the unified mask m per branch (Algorithm 2, l. 4-5).
+
+        ``sfm_probability``: share of branches with an all-ones mask (``sample_token_mask``).
+        """
         b, k, h, _ = batch.actions.shape
         device = batch.actions.device
         noise = torch.randn(
             batch.actions.shape, generator=generator, device=device, dtype=batch.actions.dtype
         )
         tau = sample_time(b * k, generator=generator, device=device).view(b, k)
-        mask = sample_token_mask(b * k, h, generator=generator, device=device).view(b, k, h)
+        mask = sample_token_mask(
+            b * k, h, generator=generator, device=device, sfm_probability=sfm_probability
+        ).view(b, k, h)
         return FlowNoise(noise, tau, mask)
 
     def training_loss(

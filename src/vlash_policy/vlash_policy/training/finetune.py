@@ -98,16 +98,21 @@ class Distributed:
 class _StageLoss(nn.Module):
     """Loss of the selected stage as ``forward`` so DDP's gradient hooks see the call."""
 
-    def __init__(self, model: FlowVLA, *, stage: str, unified: bool) -> None:
+    def __init__(
+        self, model: FlowVLA, *, stage: str, unified: bool, sfm_fraction: float = 0.0
+    ) -> None:
         super().__init__()
         self.model = model
         self.stage = stage
         self.unified = unified
+        self.sfm_fraction = sfm_fraction
 
     def forward(self, batch: TrainingBatch, generator: torch.Generator) -> Tensor:
         if self.stage == "rater":
             return self.model.rater_loss(batch, generator=generator)
-        noise = self.model.draw_flow_noise(batch, generator=generator)
+        noise = self.model.draw_flow_noise(
+            batch, generator=generator, sfm_probability=self.sfm_fraction
+        )
         if not self.unified:
             # All tokens masked: Eq. (4) reduces to the vanilla SFM loss (AsyncVLA Sec. 3.3).
             noise = FlowNoise(noise.noise, noise.tau, torch.ones_like(noise.mask))
@@ -231,7 +236,10 @@ class Trainer:
             )
 
         self.loss_module: nn.Module = _StageLoss(
-            self.model, stage=options.stage, unified=options.unified
+            self.model,
+            stage=options.stage,
+            unified=options.unified,
+            sfm_fraction=options.sfm_fraction,
         )
         if self.dist.world_size > 1:
             # The policy loss never reaches the LM's last MLP / final norm (only its K/V are
@@ -337,7 +345,10 @@ class Trainer:
         """Mean loss over the first ``val_batches`` held-out batches, with fixed noise."""
         if self.val_set is None:
             raise ValueError("validation needs val_episodes >= 1")
-        loss_fn = _StageLoss(self.model, stage=self.options.stage, unified=self.options.unified)
+        opts = self.options
+        loss_fn = _StageLoss(
+            self.model, stage=opts.stage, unified=opts.unified, sfm_fraction=opts.sfm_fraction
+        )
         loss_fn.eval()
         loader = DataLoader(
             self.val_set, batch_size=self.options.batch_size, collate_fn=self.collate

@@ -44,6 +44,8 @@ class FinetuneOptions:
         shared_observation: pack all Δmax+1 offsets behind one observation (VLASH Sec. 4.3)
             instead of one random offset per sample.
         unified: AsyncVLA unified SFM/AFM masks (Algorithm 2); off = plain SFM (all-ones mask).
+        sfm_fraction: with ``unified``, the share of offset branches trained as plain SFM
+            (``asyncvla_refiner.unified_loss.sample_token_mask`` says why a small model needs it).
         stage: ``policy`` (backbone + expert, rater frozen) or ``rater`` (AsyncVLA Sec. 3.3
             stage 2: only the confidence rater trains).
         steps, batch_size, lr, weight_decay, grad_clip: optimisation (AdamW, AsyncVLA App. A).
@@ -68,6 +70,7 @@ class FinetuneOptions:
     max_offset: int = 3
     shared_observation: bool = True
     unified: bool = True
+    sfm_fraction: float = 0.5
     stage: str = "policy"
     steps: int = 1000
     batch_size: int = 8
@@ -100,6 +103,8 @@ class FinetuneOptions:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise ValueError("weight_decay and grad_clip must be >= 0 (grad_clip 0 = off)")
+        if not 0.0 <= self.sfm_fraction <= 1.0:
+            raise ValueError(f"sfm_fraction must be in [0, 1], got {self.sfm_fraction}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.stage not in STAGES:
