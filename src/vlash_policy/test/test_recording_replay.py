@@ -242,6 +242,15 @@ def test_cli_runs_as_a_module(recorded, checkpoint, tmp_path):
     )  # fmt: skip
     assert missing.returncode == 1
     assert missing.stderr.strip().endswith("nowhere is not a rosbag2 directory (no metadata.yaml)")
+    no_model = subprocess.run(
+        [*cmd[:4], "--model", str(tmp_path / "none"), "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert no_model.returncode == 1
+    assert (
+        no_model.stderr.strip()
+        == f"replay: checkpoint directory {tmp_path / 'none'} does not exist"
+    )
 
 
 def test_topics_follow_the_bag_namespace(checkpoint, tmp_path):

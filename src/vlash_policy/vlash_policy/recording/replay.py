@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from vlash_policy.checkpoint_preflight import preflight_checkpoint
 from vlash_policy.conversions import chunk_actions_array
-from vlash_policy.embedded import default_checkpoint_dir
 from vlash_policy.model.checkpoint import CONFIG_FILE
 from vlash_policy.model.config import VLAConfig
 from vlash_policy.observation_sync import ObservationSynchronizer
@@ -362,7 +362,7 @@ def summary_table(
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Replay, write ``replay.json``, ``replay_actions.npz`` and the PNGs; returns the report."""
-    model = Path(args.model) if args.model is not None else default_checkpoint_dir()
+    model = preflight_checkpoint(args.model).path  # None or "": the embedded checkpoint
     out = Path(args.out) if args.out is not None else Path("results") / "replay" / args.bag.name
     out.mkdir(parents=True, exist_ok=True)
     # The cameras are needed before the policy: its refine setting comes from the chunks.
@@ -457,7 +457,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("bag", type=Path, help="recorded rosbag2 (MCAP) directory")
     parser.add_argument(
-        "--model", type=Path, default=None, help="checkpoint directory (default: the embedded one)"
+        "--model", default=None, help="checkpoint directory (default or '': the embedded one)"
     )
     parser.add_argument(
         "--out", type=Path, default=None, help="output directory (default results/replay/<bag>)"
