@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from vlash_policy.checkpoint_preflight import preflight_checkpoint
 from vlash_policy.conversions import chunk_actions_array
@@ -253,7 +254,7 @@ def replay_chunks(
 ) -> list[ChunkComparison]:
     """Predict every input's chunk open loop, in order, and pair it with the recorded one."""
     comparisons = []
-    for item in inputs:
+    for item in tqdm(inputs, desc="replaying", unit="chunk", leave=False):
         chunk = item.chunk
         result = policy.predict_chunk(
             item.images,
