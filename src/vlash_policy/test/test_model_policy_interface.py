@@ -68,6 +68,11 @@ def test_chunk_is_the_unnormalised_model_sample(checkpoint):
     expected = result.actions[0].double().numpy() * [0.5, 2.0, 3.0] + [1.0, -1.0, 0.5]
     np.testing.assert_allclose(chunk.actions, expected, atol=1e-5)
     np.testing.assert_array_equal(chunk.refined, chunk.confidence < 0.6)
+    draft = result.draft[0].double().numpy() * [0.5, 2.0, 3.0] + [1.0, -1.0, 0.5]
+    np.testing.assert_allclose(chunk.draft, draft, atol=1e-5)
+    # AFM regenerates the masked tokens only; the confident ones are the draft's.
+    kept = ~chunk.refined
+    np.testing.assert_array_equal(chunk.actions[kept], chunk.draft[kept])
     timing = chunk.timing
     assert timing.total_s >= timing.prefix_s + timing.sfm_s + timing.rater_s + timing.afm_s
 
@@ -76,8 +81,24 @@ def test_refinement_off_returns_no_confidence(checkpoint):
     policy = FlowVLAPolicy(checkpoint, refine=False)
     chunk = policy.predict_chunk(frames(), "open the drawer", STATE)
     assert chunk.actions.shape == (H, D)
-    assert chunk.confidence is None and chunk.refined is None
+    assert chunk.confidence is None and chunk.refined is None and chunk.draft is None
     assert chunk.timing.rater_s == 0.0 and chunk.timing.afm_s == 0.0
+
+
+def test_relative_actions_are_unnormalised_around_the_conditioning_state(tmp_path):
+    torch.manual_seed(0)
+    model, tokenizer = build_default_model(tiny_config())
+    relative = dataclasses.replace(STATS, relative_actions=True)
+    directory = save_checkpoint(
+        model, tmp_path / "rel", tokenizer=tokenizer, normalization=relative
+    )
+    policy = FlowVLAPolicy(directory, refine=False, seed=1)
+    chunk = policy.predict_chunk(frames(), "open the drawer", STATE)
+    plain = dataclasses.replace(STATS, relative_actions=False)
+    save_checkpoint(model, tmp_path / "abs", tokenizer=tokenizer, normalization=plain)
+    reference = FlowVLAPolicy(tmp_path / "abs", refine=False, seed=1)
+    expected = reference.predict_chunk(frames(), "open the drawer", STATE).actions + STATE
+    np.testing.assert_allclose(chunk.actions, expected, atol=1e-9)
 
 
 def test_frames_of_another_size_are_resized(checkpoint):

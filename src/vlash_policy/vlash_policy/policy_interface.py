@@ -55,12 +55,15 @@ class PolicyChunk:
         confidence: (H,) rater confidence p_l (AsyncVLA Sec. 3.2), None if not computed.
         refined: (H,) bool, True where AFM regenerated the action, None if not refined.
         timing: wall time per stage; ``total_s`` is the whole ``predict_chunk`` call.
+        draft: (H, D) the first-round SFM chunk that refinement started from (and the rater
+            scored), unnormalised like ``actions``; None when no refinement ran.
     """
 
     actions: np.ndarray
     confidence: np.ndarray | None
     refined: np.ndarray | None
     timing: InferenceTiming
+    draft: np.ndarray | None = None
 
 
 @runtime_checkable
@@ -306,7 +309,7 @@ class FlowVLAPolicy:
                     num_steps=self.num_steps,
                 )
                 sfm_s = time.perf_counter() - sample_start
-                confidence = refined = None
+                confidence = refined = draft = None
                 stages = (prefix.encode_s, sfm_s, 0.0, 0.0)
             else:
                 afm_noise = torch.randn(shape, generator=self._generator, device=self.device)
@@ -321,20 +324,24 @@ class FlowVLAPolicy:
                     threshold=self.threshold,
                     afm_noise=afm_noise,
                 )
-                actions = result.actions
+                actions, draft = result.actions, result.draft
                 confidence = None if result.confidence is None else result.confidence[0].cpu()
                 refined = None if result.refined_mask is None else result.refined_mask[0].cpu()
                 t = result.timings
                 stages = (t.prefix_s, t.sfm_s, t.rater_s, t.afm_s)
                 if random_mask:
+                    draft = actions
                     actions, refined, afm_s = self._refine_random(prefix, cond, actions, afm_noise)
                     stages = (t.prefix_s, t.sfm_s, 0.0, afm_s)
-        chunk = self.normalization.unnormalize_action(
-            actions[0].double().cpu().numpy(), np.asarray(state, dtype=np.float64)
-        )
+        raw_state = np.asarray(state, dtype=np.float64)
+
+        def unnormalise(chunk: torch.Tensor) -> np.ndarray:
+            return self.normalization.unnormalize_action(chunk[0].double().cpu().numpy(), raw_state)
+
         return PolicyChunk(
-            actions=chunk,
+            actions=unnormalise(actions),
             confidence=None if confidence is None else confidence.numpy().astype(np.float64),
             refined=None if refined is None else refined.numpy(),
             timing=InferenceTiming(time.perf_counter() - start, *stages),
+            draft=None if draft is None else unnormalise(draft),
         )

@@ -109,12 +109,14 @@ class SampleResult:
         confidence: (B, H) rater output p_l, None when refinement is off.
         refined_mask: (B, H) bool, True where AFM regenerated the token; None when off.
         timings: per-stage wall times.
+        draft: (B, H, D) the SFM chunk the rater scored; None when refinement is off.
     """
 
     actions: Tensor
     confidence: Tensor | None
     refined_mask: Tensor | None
     timings: InferenceTiming
+    draft: Tensor | None = None
 
 
 @dataclass
@@ -401,16 +403,17 @@ class FlowVLA(nn.Module):
         rater_s = time.perf_counter() - start
 
         start = time.perf_counter()
+        draft = actions
         # With nothing to regenerate AFM is the identity (Algorithm 1 with m = 0); skip its steps.
         if bool(mask.any()):
             if afm_noise is None:
                 afm_noise = torch.randn_like(noise)
-            actions = sample_afm(velocity_fn, actions, mask, afm_noise, num_steps=num_steps)
+            actions = sample_afm(velocity_fn, draft, mask, afm_noise, num_steps=num_steps)
         afm_s = time.perf_counter() - start
         timing = InferenceTiming(
             prefix_s + sfm_s + rater_s + afm_s, prefix_s, sfm_s, rater_s, afm_s
         )
-        return SampleResult(actions, confidence, mask, timing)
+        return SampleResult(actions, confidence, mask, timing, draft)
 
     # ------------------------------------------------------------------ training
     def draw_flow_noise(
