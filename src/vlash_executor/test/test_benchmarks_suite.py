@@ -55,6 +55,10 @@ def test_refiner_quick(results):
     assert [row["variant"] for row in rows] == list(refiner.VARIANTS)
     for row in rows:
         _check_summary(row, data["config"]["episodes"])
+    calibration = data["results"]["rater_calibration"]
+    assert calibration["tokens"] == calibration["chunks"] * 16 > 0
+    assert -1.0 <= calibration["spearman_confidence_error"] <= 1.0
+    assert 0.0 <= calibration["refined_fraction"] <= 1.0
 
 
 def test_quantization_quick(results):

@@ -73,3 +73,13 @@ def test_write_result_writes_json_and_png(tmp_path):
     assert tuple(on_disk) == common.RESULT_KEYS
     assert {"cpu", "cores", "torch", "git_commit"} <= set(on_disk["machine"])
     assert (tmp_path / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_spearman_ranks_monotone_relations_and_ties():
+    assert common.spearman([1, 2, 3, 4], [10, 20, 40, 80]) == pytest.approx(1.0)
+    assert common.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # Hand-computed with average ranks: x ranks (1, 2.5, 2.5, 4), y ranks (1, 3, 2, 4).
+    assert common.spearman([1, 5, 5, 9], [0, 2, 1, 3]) == pytest.approx(0.9486833, abs=1e-6)
+    assert math.isnan(common.spearman([1, 1, 1], [1, 2, 3]))
+    with pytest.raises(ValueError, match="one length"):
+        common.spearman([1, 2], [1, 2, 3])

@@ -61,6 +61,28 @@ def mean_interval(values: Sequence[float], z: float = Z95) -> dict[str, float | 
     return {"n": n, "mean": mean, "low": mean - half, "high": mean + half}
 
 
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman rank correlation of two equally long samples (average ranks for ties)."""
+    import numpy as np
+
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1 or x.size < 2:
+        raise ValueError(f"need two 1-D samples of one length >= 2, got {x.shape} and {y.shape}")
+
+    def ranks(v: np.ndarray) -> np.ndarray:
+        order = np.argsort(v, kind="stable")
+        r = np.empty(v.size)
+        r[order] = np.arange(v.size, dtype=np.float64)
+        # Tied values share the mean of the ranks they occupy.
+        _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
+        sums = np.bincount(inverse, weights=r)
+        return (sums / counts)[inverse]
+
+    rx, ry = ranks(x) - (x.size - 1) / 2, ranks(y) - (y.size - 1) / 2
+    scale = math.sqrt(float(rx @ rx) * float(ry @ ry))
+    return float(rx @ ry) / scale if scale > 0 else math.nan
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """Linear-interpolated ``q``-th percentile (0..100) of a non-empty sequence."""
     if not values:
