@@ -82,6 +82,9 @@ def samples() -> dict[str, Any]:
         steps_left=17,
         tick_lateness=0.0004,
         control_period=1 / 30,
+        position_lower=[-1.5 + 0.125 * i for i in range(dim)],
+        position_upper=[1.25 + 0.25 * i for i in range(dim)],
+        max_step_per_tick=[0.01 * (i + 1) for i in range(dim)],
     )
     event = TaskEvent(
         header=_header("world"),

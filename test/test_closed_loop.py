@@ -9,8 +9,11 @@ exact step arithmetic on what the nodes reported (VLASH Sec. 3-4.1), never wall-
   appears, contiguous and complete, in the command stream;
 - every chunk runs action i at ``start_step + i`` (VLASH's step-exact placement at ``t + Δ``), and
   the actions whose step had passed when it arrived are exactly the ones counted as dropped;
-- each RolledState predicts ``target_step = measured_step + Δ`` of its chunk, and the actions it
-  reports as executed are those the executor reported for those steps;
+- each RolledState predicts ``target_step = measured_step + Δ`` of its chunk, the actions it
+  reports as executed are those the executor reported for those steps, and its rolled state is
+  exactly the position the executor commanded at ``target_step - 1``, with a velocity limit low
+  enough that the executor clamps the random chunks (the roll-forward replays the limits the
+  executor reports, not a copy);
 - the bag holds every published message (see :func:`_check_bag` for why the count is exact).
 """
 
@@ -37,6 +40,8 @@ RATE_HZ = 30.0
 # Control ticks the loop runs after the first chunk: 20 s at 30 Hz (counted, not timed).
 RUN_TICKS = 600
 HORIZON = 16  # the tiny checkpoint's chunk length (VLAConfig default)
+# Low enough that the random chunks' targets (about 0.1 rad apart) exceed it most ticks.
+MAX_JOINT_VELOCITY = 0.6  # rad/s: 0.02 rad per tick at 30 Hz
 KEEP_ALL = QoSProfile(depth=100_000, reliability=ReliabilityPolicy.RELIABLE)
 COMMANDS = "/forward_position_controller/commands"
 RECORDED = {
@@ -197,12 +202,24 @@ def _check_switching(loop: Loop) -> None:
 
 
 def _check_rolled_states(loop: Loop) -> None:
-    """Each RolledState is s_{t+Δ} for its chunk (VLASH Sec. 4.1), rolled over reported actions."""
+    """Each RolledState is s_{t+Δ} for its chunk (VLASH Sec. 4.1): the executor's command at t+Δ-1.
+
+    The command in force at ``target_step - 1`` is rebuilt from the executor's reports (the
+    command of that step, or the last one before it where the executor held) and must equal the
+    rolled state within 1e-9 rad; a target before the executor's first command (it holds the
+    unreported position it seeded from the arm) cannot be checked. The velocity limit must have
+    bound a planned (not yet executed) step of some roll-forward window, or the check would not
+    show that the policy replays it.
+    """
     chunks = [loop.chunks[c] for c in sorted(loop.chunks)]
     assert len(loop.rolled) == len(chunks), (
         f"{len(loop.rolled)} rolled states for {len(chunks)} chunks"
     )
     entries = _entries(loop.feedback)
+    first, in_force = _expected_commands(loop.feedback)
+    max_step = np.asarray(loop.feedback[0].max_step_per_tick)
+    np.testing.assert_allclose(max_step, MAX_JOINT_VELOCITY / RATE_HZ, rtol=1e-12)
+    checked = bound = 0
     # The policy publishes a chunk and then its rolled state, from one thread: they pair in order.
     for rolled, chunk in zip(loop.rolled, chunks, strict=True):
         assert rolled.header.stamp == chunk.header.stamp, chunk.chunk_id
@@ -214,7 +231,6 @@ def _check_rolled_states(loop: Loop) -> None:
         steps = list(rolled.action_steps)
         assert steps == sorted(set(steps)), steps
         assert all(rolled.measured_step <= s < rolled.target_step for s in steps), steps
-        last = np.asarray(rolled.measured_positions)
         for step, chunk_id, index, executed in zip(
             steps,
             rolled.action_chunk_ids,
@@ -228,15 +244,37 @@ def _check_rolled_states(loop: Loop) -> None:
                     f"{index} as executed at step {step}; the executor reported "
                     f"{entries.get(step, 'holding')[:2]}"
                 )
-                last = entries[step][2]
-            else:  # planned: that action of a chunk the policy sent before
-                planned = loop.chunks[chunk_id]
-                last = np.asarray(planned.actions, dtype=np.float64).reshape(HORIZON, -1)[index]
-        # Absolute joint targets: s_{t+Δ} is the last target applied, else s_t (VLASH Sec. 4.1).
-        assert np.array_equal(rolled.rolled_positions, last), (
-            f"chunk {chunk.chunk_id}: rolled {list(rolled.rolled_positions)}, expected "
-            f"{last.tolist()}"
+            elif first < step and _bound(loop, entries, in_force[step - 1 - first], step, max_step):
+                bound += 1
+        target = rolled.target_step - 1
+        if target < first:  # the executor's hold position, seeded from the arm, is not reported
+            continue
+        commanded = in_force[target - first]
+        error = np.max(np.abs(np.asarray(rolled.rolled_positions) - commanded))
+        assert error <= 1e-9, (
+            f"chunk {chunk.chunk_id}: rolled {list(rolled.rolled_positions)}, the executor "
+            f"commanded {commanded.tolist()} at step {target} (error {error:.3g} rad)"
         )
+        checked += 1
+    assert checked >= len(chunks) // 2, f"only {checked} of {len(chunks)} rolled states checked"
+    assert bound, "the velocity limit never bound a planned step: the check shows nothing"
+
+
+def _bound(
+    loop: Loop,
+    entries: dict[int, tuple[int, int, np.ndarray]],
+    previous: np.ndarray,
+    step: int,
+    max_step: np.ndarray,
+) -> bool:
+    """Whether the step limit cut the command of ``step``: its absolute target is further away."""
+    if step not in entries:
+        return False
+    chunk_id, index, _ = entries[step]
+    chunk = loop.chunks[chunk_id]
+    assert chunk.action_space == ActionChunk.ABSOLUTE and chunk.quantization == 1
+    target = np.asarray(chunk.actions, dtype=np.float64).reshape(HORIZON, -1)[index]
+    return bool(np.any(np.abs(target - previous) > max_step))
 
 
 def _check_one_command_per_tick(loop: Loop, source: str) -> int:
@@ -358,7 +396,10 @@ def test_vlash_closed_loop_is_step_exact_and_fully_recorded(ros_graph, tmp_path,
     # Then the executor, and the arm only once this process gets the executor's reports: no
     # chunk can exist before the arm's first image, so every report from before the first chunk
     # on is received here.
+    # Armed at start-up, as the sim profile starts it (a real arm's executor starts disarmed).
     executor_args = ["-p", "strategy:=vlash", "-p", f"control_rate_hz:={RATE_HZ}"]
+    executor_args += ["-p", "start_armed:=true"]
+    executor_args += ["-p", f"max_joint_velocity:={[MAX_JOINT_VELOCITY] * 6}"]
     executor = ros_graph.start_node(
         "vlash_executor",
         "executor_node",

@@ -255,7 +255,11 @@ class ExecutorRig:
             previous = entry.command
 
     def check_report_invariants(self) -> None:
-        """Reports are consecutive ticks; each holds, or carries exactly that tick's action."""
+        """Reports are consecutive ticks; each holds, or carries exactly that tick's action.
+
+        Every report carries the executor's limits, exactly those its parameters define (the
+        policy's roll-forward applies these and no others).
+        """
         steps = [m.step for m in self.feedback]
         assert steps == list(range(steps[0], steps[0] + len(steps))), (
             f"executor reports skip or repeat steps: {steps}"
@@ -263,6 +267,9 @@ class ExecutorRig:
         for msg in self.feedback:
             assert msg.joint_names == JOINTS
             assert msg.control_period == pytest.approx(self.period, rel=1e-12)
+            assert list(msg.position_lower) == self.limits.lower.tolist()
+            assert list(msg.position_upper) == self.limits.upper.tolist()
+            assert list(msg.max_step_per_tick) == self.limits.max_step.tolist()
             if msg.holding:
                 assert list(msg.steps) == [], f"step {msg.step}: holding but reports {msg.steps}"
             else:

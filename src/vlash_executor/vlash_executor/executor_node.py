@@ -3,7 +3,9 @@
 It runs alone on a single-threaded executor so no inference work can delay a tick. Each tick it
 executes the action due at that step (:class:`~vlash_executor.chunk_executor.ChunkExecutor`),
 publishes the joint command, and reports what it executed (``vlash_msgs/ExecutedActions``) so
-the policy can roll the state forward with exact step arithmetic.
+the policy can roll the state forward with exact step arithmetic. Each report also carries the
+executor's position and per-tick step limits: the policy's roll-forward replays them, so the
+limits are configured here only.
 
 The node is a managed (lifecycle) node, and its lifecycle is the operator's arm/disarm switch,
 as with ros2_control's controllers: **active** = armed, commanding the arm; **inactive** =
@@ -32,7 +34,7 @@ from vlash_executor.chunk_executor import ChunkExecutor, HoldReason, IncomingChu
 from vlash_executor.tick_timing import TickTiming
 from vlash_msgs.msg import ActionChunk, ExecutedActions
 from vlash_policy.action_space import parse_action_space
-from vlash_policy.conversions import chunk_actions_array
+from vlash_policy.conversions import chunk_actions_array, fill_executor_limits
 from vlash_policy.node_runner import parameter_descriptor, run_node
 from vlash_policy.safety_limits import SafetyLimits, per_joint
 from vlash_policy.so101 import SO101_JOINT_NAMES
@@ -387,6 +389,7 @@ class ExecutorNode(LifecycleNode):
             control_period=self._period,
         )
         msg.header.stamp = stamp
+        fill_executor_limits(msg, self._core.limits)
         for entry_step, chunk_id, micro, command in self._pending:
             msg.steps.append(entry_step)
             msg.chunk_ids.append(chunk_id)

@@ -16,9 +16,12 @@ from vlash_policy.conversions import (
     chunk_confidence_array,
     chunk_refined_array,
     executed_actions_arrays,
+    executor_limits,
     fill_chunk_actions,
     fill_executed_actions,
+    fill_executor_limits,
 )
+from vlash_policy.safety_limits import SafetyLimits
 
 JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
 
@@ -209,3 +212,37 @@ def test_executed_actions_length_mismatches_name_the_field():
             commanded=np.zeros((2, 3)),
             joint_names=["a", "b"],
         )
+
+
+@pytest.mark.parametrize("make", real_or_namespace("executed"))
+def test_executor_limits_round_trip(make):
+    msg = make()
+    msg.joint_names = JOINTS
+    limits = SafetyLimits.create(
+        len(JOINTS),
+        lower=[-1.5, -1.25, -1.0, -0.75, -0.5, -0.25],
+        upper=[0.25, 0.5, 0.75, 1.0, 1.25, 1.5],
+        max_step_per_tick=[0.1, 0.2, 0.05, 0.025, 0.3, 0.125],
+    )
+    fill_executor_limits(msg, limits)
+    out = executor_limits(msg)
+    for name in ("lower", "upper", "max_step"):
+        np.testing.assert_array_equal(getattr(out, name), getattr(limits, name))
+
+
+def test_executor_limits_name_the_missing_or_bad_field():
+    msg = SimpleNamespace(joint_names=["a", "b"])
+    with pytest.raises(
+        ValueError, match=r"ExecutedActions.position_lower has 0 values, expected one per joint"
+    ):
+        executor_limits(msg)
+    msg.position_lower, msg.position_upper = [-1.0, -1.0], [1.0, 1.0]
+    msg.max_step_per_tick = [0.1]
+    with pytest.raises(ValueError, match=r"ExecutedActions.max_step_per_tick has 1 values"):
+        executor_limits(msg)
+    msg.max_step_per_tick = [0.1, 0.0]
+    with pytest.raises(ValueError, match=r"ExecutedActions limits: max_step_per_tick must be > 0"):
+        executor_limits(msg)
+    msg.max_step_per_tick, msg.position_upper = [0.1, 0.1], [1.0, -2.0]
+    with pytest.raises(ValueError, match=r"ExecutedActions limits: joint limit lower > upper"):
+        executor_limits(msg)

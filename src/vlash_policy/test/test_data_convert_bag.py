@@ -85,6 +85,8 @@ def write_bag(
                 commanded_positions=np.array([[k, 10 * k] for k in executed], float).reshape(-1),
                 joint_names=JOINTS, holding=not executed, dropped_actions=0, running_chunk_id=1,
                 steps_left=1, tick_lateness=0.0, control_period=PERIOD,
+                position_lower=np.full(2, -100.0), position_upper=np.full(2, 100.0),
+                max_step_per_tick=np.full(2, 100.0),
             )  # fmt: skip
             bag.write_message(f"{namespace}/vlash/executed_actions", round(_tick(k) * 1e9), report)
     return written

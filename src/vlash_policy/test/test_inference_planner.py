@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from vlash_policy.action_space import ActionSpace
 from vlash_policy.inference_planner import ExecutorReport, InferencePlanner, StepClock
+from vlash_policy.safety_limits import SafetyLimits
 from vlash_policy.strategies import get_strategy
 from vlash_policy.timeline import DelayEstimator
 
@@ -322,6 +323,40 @@ def test_no_chunk_rolls_nothing():
     assert len(req.rollout) == 0
     assert req.rollout.commands.shape == (0, 2)
     np.testing.assert_array_equal(req.rolled_state, s)
+
+
+@pytest.mark.parametrize("space", list(ActionSpace))
+def test_holding_window_rolls_to_the_command_in_force_not_the_measured_state(space):
+    # The chunk ran out at step 11; the arm lags its last command. Nothing runs in [12, 15), so
+    # the executor commands CHUNK[1] at step 14 and that, not the lagging measurement, is s_15.
+    planner = _planner("vlash", delay=3, space=space)
+    planner.on_published(chunk_id=0, start_step=10, actions=CHUNK[:2])
+    _feed(planner, [(10, 0, 0, CHUNK[0]), (11, 0, 1, CHUNK[1])])
+    req = planner.plan(source_step=12, measured_state=CHUNK[1] - 0.05)
+    assert len(req.rollout) == 0
+    np.testing.assert_array_equal(req.rolled_state, CHUNK[1])
+
+
+def test_empty_window_of_an_older_observation_holds_the_command_before_it():
+    # Δ = 0 for an observation preceding step 11, reported already: s_11 is step 10's command.
+    planner = _planner("vlash", delay=0)
+    planner.on_published(chunk_id=0, start_step=10, actions=CHUNK[:2])
+    _feed(planner, [(10, 0, 0, CHUNK[0]), (11, 0, 1, CHUNK[1])])
+    req = planner.plan(source_step=11, measured_state=np.zeros(2))
+    np.testing.assert_array_equal(req.rolled_state, CHUNK[0])
+    before_any = planner.plan(source_step=10, measured_state=np.full(2, 0.5))
+    np.testing.assert_array_equal(before_any.rolled_state, [0.5, 0.5])  # the seed is unknown
+
+
+def test_limits_reported_later_apply_to_the_next_plan():
+    planner = _planner("vlash", delay=2)
+    planner.on_published(chunk_id=0, start_step=0, actions=np.full((4, 2), 1.0))
+    assert not np.isfinite(planner.limits.max_step).any()
+    planner.limits = SafetyLimits.create(2, lower=-2.0, upper=2.0, max_step_per_tick=0.25)
+    req = planner.plan(source_step=0, measured_state=np.zeros(2))
+    np.testing.assert_allclose(req.rollout.commands, [[0.25, 0.25], [0.5, 0.5]])
+    with pytest.raises(ValueError, match="limits cover 3 joints, the planner plans 2"):
+        planner.limits = SafetyLimits.create(3)
 
 
 def test_newest_published_chunk_is_the_plan_once_running_chunk_is_older():

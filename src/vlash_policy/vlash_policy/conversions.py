@@ -8,6 +8,8 @@ attributes (the generated message class, or ``types.SimpleNamespace`` in tests).
 
 A chunk ``A_t = [a_t, ..., a_{t+H-1}]`` (VLASH Sec. 3) is one row per action; the confidence and
 refined flags are one value per action (AsyncVLA Sec. 3: rater scores and AFM refinement).
+``ExecutedActions`` also carries the executor's safety limits, so the policy's roll-forward
+replays the executor's own (:func:`executor_limits`), never a copy configured on the policy.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from vlash_policy.safety_limits import SafetyLimits
 
 
 def _positive_dim(field: str, value: Any) -> int:
@@ -233,3 +237,39 @@ def fill_executed_actions(
     msg.chunk_ids = ids.tolist()
     msg.indices = idx.tolist()
     msg.commanded_positions = cmd.ravel().tolist()
+
+
+_LIMIT_FIELDS = ("position_lower", "position_upper", "max_step_per_tick")
+
+
+def fill_executor_limits(msg: Any, limits: SafetyLimits) -> None:
+    """Write the executor's position and per-tick step limits into an ``ExecutedActions``."""
+    msg.position_lower = limits.lower.tolist()
+    msg.position_upper = limits.upper.tolist()
+    msg.max_step_per_tick = limits.max_step.tolist()
+
+
+def executor_limits(msg: Any) -> SafetyLimits:
+    """The safety limits an ``ExecutedActions`` carries, one entry per ``joint_names`` entry.
+
+    Raises ``ValueError`` naming the field that is missing (an executor that does not send its
+    limits), has the wrong length or holds values :class:`SafetyLimits` refuses.
+    """
+    joints = len(msg.joint_names)
+    values = {}
+    for field in _LIMIT_FIELDS:
+        arr = _flat(f"ExecutedActions.{field}", getattr(msg, field, ()), np.float64)
+        if arr.size != joints:
+            raise ValueError(
+                f"ExecutedActions.{field} has {arr.size} values, expected one per joint "
+                f"({joints}): the executor must send its limits"
+            )
+        values[field] = arr
+    try:
+        return SafetyLimits(
+            lower=values["position_lower"],
+            upper=values["position_upper"],
+            max_step=values["max_step_per_tick"],
+        )
+    except ValueError as error:
+        raise ValueError(f"ExecutedActions limits: {error}") from None

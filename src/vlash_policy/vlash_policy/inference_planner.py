@@ -107,7 +107,9 @@ class InferenceRequest:
     delay_steps: int
     measured_state: np.ndarray
     rolled_state: np.ndarray
-    """s_{t+Δ}: the command of step t+Δ-1; the measured state when no action executes meanwhile."""
+    """s_{t+Δ}: the command in force at step t+Δ-1 (the last one before it where the executor
+    holds); the measured state when no command is known before t+Δ (the executor's seed, taken
+    from the arm, is not reported)."""
     rollout: Rollout
     conditioning_state: np.ndarray
     """The state the model is conditioned on: rolled for ``vlash``, measured otherwise."""
@@ -199,6 +201,15 @@ class InferencePlanner:
         """The executor limits the roll-forward applies."""
         return self._limits
 
+    @limits.setter
+    def limits(self, limits: SafetyLimits) -> None:
+        """Apply the executor's limits from now on (the executor reports them in its feedback)."""
+        if limits.joint_count != self._joints:
+            raise ValueError(
+                f"limits cover {limits.joint_count} joints, the planner plans {self._joints}"
+            )
+        self._limits = limits
+
     @property
     def inference_in_flight(self) -> bool:
         return self._in_flight
@@ -287,6 +298,10 @@ class InferencePlanner:
         rolled = measured.copy()
         if len(rollout):
             rolled[driven] = rollout.commands[-1]
+        elif (held := self._command_before(source_step)) is not None:
+            # No action runs in [t, t+Δ): the executor holds the command in force before t,
+            # which is where the arm goes, not where it was measured (it lags its commands).
+            rolled[driven] = held
         previous, valid = (
             self._aligned_previous(start) if self.strategy.uses_guidance else (None, 0)
         )
@@ -301,6 +316,13 @@ class InferencePlanner:
             previous_chunk=previous,
             previous_valid=valid,
         )
+
+    def _command_before(self, step: int) -> np.ndarray | None:
+        """The last command the executor reported for a step before ``step`` (None: none known)."""
+        for executed_step in reversed(self._executed):
+            if executed_step < step:
+                return self._executed[executed_step].command
+        return None
 
     def mark_started(self) -> None:
         self._in_flight = True

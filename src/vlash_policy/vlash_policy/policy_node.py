@@ -6,6 +6,9 @@ in its own process). Each executor report may start an inference: the strategy d
 :class:`~vlash_policy.inference_planner.InferencePlanner` maps the newest observation to the
 executor step it precedes, rolls the state forward over the actions that execute meanwhile, and
 the chunk is published with the exact step its first action is due.
+
+The executor is the one source of its limits: every report carries its position and per-tick
+step limits, which the planner's roll-forward applies, so the policy has no limit parameters.
 """
 
 import queue
@@ -20,7 +23,11 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 
 from vlash_msgs.msg import ActionChunk, ExecutedActions, RolledState
 from vlash_policy.action_space import parse_action_space
-from vlash_policy.conversions import executed_actions_arrays, fill_chunk_actions
+from vlash_policy.conversions import (
+    executed_actions_arrays,
+    executor_limits,
+    fill_chunk_actions,
+)
 from vlash_policy.embedded import default_checkpoint_dir
 from vlash_policy.image_conversion import compressed_to_rgb, image_to_rgb, try_cv_bridge
 from vlash_policy.inference_planner import ExecutorReport, InferencePlanner, InferenceRequest
@@ -142,7 +149,9 @@ class PolicyNode(Node):
             camera_names=self._cameras, tolerance_s=p["sync_tolerance_s"]
         )
         self._planner: InferencePlanner | None = None
-        self._control_period: float | None = None
+        # The planner is shared by the callbacks and the inference worker.
+        self._planner_lock = threading.Lock()
+        self._limits_key: tuple[list[float], ...] | None = None
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=1)
         self._next_chunk_id = 1
         self._bridge = try_cv_bridge(Image)
@@ -197,8 +206,19 @@ class PolicyNode(Node):
                 throttle_duration_sec=5.0,
             )
             return
-        planner = self._planner_for(msg.control_period)
-        arrays = executed_actions_arrays(msg)
+        with self._planner_lock:
+            job = self._absorb(msg)
+        if job is not None:
+            self._jobs.put_nowait(job)
+
+    def _absorb(self, msg: ExecutedActions) -> _Job | None:
+        """Feed one report to the planner; the inference job it starts, if any (under the lock)."""
+        try:
+            planner = self._planner_for(msg)
+            arrays = executed_actions_arrays(msg)
+        except ValueError as error:
+            self.get_logger().error(f"executor report ignored: {error}", throttle_duration_sec=5.0)
+            return None
         report = ExecutorReport(
             step=msg.step,
             steps=arrays.steps.tolist(),
@@ -211,40 +231,63 @@ class PolicyNode(Node):
         )
         planner.on_feedback(report, stamp_seconds(msg.header.stamp))
         if not planner.should_start_inference():
-            return
+            return None
         observation = self._sync.latest(not_after_s=planner.clock.latest_stamp)
         if observation is None:
-            return
+            return None
         source_step = planner.clock.source_step(observation.stamp_s)
         if source_step is None:
-            return
+            return None
         request = planner.plan(source_step=source_step, measured_state=observation.state)
         planner.mark_started()
-        self._jobs.put_nowait(_Job(request, observation, msg.control_period))
+        return _Job(request, observation, msg.control_period)
 
-    def _planner_for(self, control_period: float) -> InferencePlanner:
-        if self._planner is None:
-            p = self._params
-            self._control_period = control_period
-            horizon = self._policy.config.horizon
-            delay = DelayEstimator(
-                control_period_s=control_period,
-                max_steps=horizon,
-                percentile=p["delay_percentile"],
-                margin_steps=p["delay_margin_steps"],
-                fixed_delay=p["fixed_delay_steps"] if p["delay_mode"] == "fixed" else None,
-                initial_delay=min(horizon, p["fixed_delay_steps"]),
+    def _planner_for(self, msg: ExecutedActions) -> InferencePlanner:
+        """The planner, built at the first report, rolling forward with the reported limits.
+
+        The step time comes from the first report's ``control_period``; the limits from every
+        report, re-applied when they change (an executor restarted with other limits). Raises
+        ``ValueError`` (and changes nothing) when the report's limits are missing or invalid.
+        """
+        key = (
+            list(msg.position_lower),
+            list(msg.position_upper),
+            list(msg.max_step_per_tick),
+        )
+        if key != self._limits_key:
+            limits = executor_limits(msg)
+            if self._planner is None:
+                self._planner = self._new_planner(msg.control_period)
+            self._planner.limits = limits
+            self._limits_key = key
+            self.get_logger().info(
+                "rolling forward with the executor's limits: position "
+                f"{np.round(limits.lower, 4).tolist()} .. {np.round(limits.upper, 4).tolist()} "
+                f"rad, step <= {np.round(limits.max_step, 4).tolist()} rad per tick"
             )
-            self._planner = InferencePlanner(
-                strategy=self._strategy,
-                delay=delay,
-                action_space=self._action_space,
-                joint_count=len(self._joint_names),
-                margin_steps=p["trigger_margin_steps"],
-                execution_horizon=p["execution_horizon"] or None,
-                quantization=p["quantization"],
-            )
+        assert self._planner is not None
         return self._planner
+
+    def _new_planner(self, control_period: float) -> InferencePlanner:
+        p = self._params
+        horizon = self._policy.config.horizon
+        delay = DelayEstimator(
+            control_period_s=control_period,
+            max_steps=horizon,
+            percentile=p["delay_percentile"],
+            margin_steps=p["delay_margin_steps"],
+            fixed_delay=p["fixed_delay_steps"] if p["delay_mode"] == "fixed" else None,
+            initial_delay=min(horizon, p["fixed_delay_steps"]),
+        )
+        return InferencePlanner(
+            strategy=self._strategy,
+            delay=delay,
+            action_space=self._action_space,
+            joint_count=len(self._joint_names),
+            margin_steps=p["trigger_margin_steps"],
+            execution_horizon=p["execution_horizon"] or None,
+            quantization=p["quantization"],
+        )
 
     # --- worker thread -------------------------------------------------------------------
     def _work(self) -> None:
@@ -257,7 +300,8 @@ class PolicyNode(Node):
                 self._infer(job)
             # A failed inference is logged; the node keeps serving the next observation.
             except Exception as error:
-                self._planner.mark_finished(None)
+                with self._planner_lock:
+                    self._planner.mark_finished(None)
                 self.get_logger().error(f"inference failed: {error!r}", throttle_duration_sec=2.0)
 
     def _infer(self, job: _Job) -> None:
@@ -273,7 +317,6 @@ class PolicyNode(Node):
         )
         latency = self.get_clock().now().nanoseconds * 1e-9 - job.observation.stamp_s
         assert self._planner is not None
-        self._planner.mark_finished(latency)
         chunk_id = self._next_chunk_id
         self._next_chunk_id += 1
         msg = ActionChunk(
@@ -299,12 +342,16 @@ class PolicyNode(Node):
         msg.inference_time.rater = timing.rater_s
         msg.inference_time.afm = timing.afm_s
         # Plan roll-forwards with the float32 actions the executor receives, not the model's
-        # wider ones: the rolled state is then exactly what the executor will command.
-        self._planner.on_published(
-            chunk_id=chunk_id,
-            start_step=request.start_step,
-            actions=np.asarray(result.actions, dtype=np.float32),
-        )
+        # wider ones: the rolled state is then exactly what the executor will command. The chunk
+        # is known to the planner before it may trigger again: a report in between would start
+        # an inference rolled forward over the previous chunk, as if this one did not exist.
+        with self._planner_lock:
+            self._planner.on_published(
+                chunk_id=chunk_id,
+                start_step=request.start_step,
+                actions=np.asarray(result.actions, dtype=np.float32),
+            )
+            self._planner.mark_finished(latency)
         self._chunk_pub.publish(msg)
         self._publish_rolled(request, msg.header.stamp)
 

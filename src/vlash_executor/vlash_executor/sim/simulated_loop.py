@@ -156,8 +156,10 @@ def run_simulated_loop(
         margin_steps=margin_steps,
         execution_horizon=execution_horizon,
         quantization=quantization,
-        lower=env.lower,
-        upper=env.upper,
+        # The executor's own limits, as the policy node takes them from ExecutedActions.
+        lower=executor.limits.lower,
+        upper=executor.limits.upper,
+        max_step_per_tick=executor.limits.max_step,
     )
     # Frames are rendered only when something looks at them: every step while recording a
     # demonstration, otherwise just the observations an inference starts from.
