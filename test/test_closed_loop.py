@@ -14,11 +14,13 @@ exact step arithmetic on what the nodes reported (VLASH Sec. 3-4.1), never wall-
   exactly the position the executor commanded at ``target_step - 1``, with a velocity limit low
   enough that the executor clamps the random chunks (the roll-forward replays the limits the
   executor reports, not a copy);
-- the bag holds every published message (see :func:`_check_bag` for why the count is exact).
+- the bag holds every published message (see :func:`_check_bag` for why the count is exact), and
+  ``check_rollforward`` finds every rolled state in it equal to the executor's commands.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -433,3 +435,12 @@ def test_vlash_closed_loop_is_step_exact_and_fully_recorded(ros_graph, tmp_path,
     _check_rolled_states(loop)
     _check_one_command_per_tick(loop, "this process")
     _check_bag(bag, _bag_streams(bag), ours)
+    checker = subprocess.run(
+        [sys.executable, "-m", "vlash_policy.recording.check_rollforward", str(bag)],
+        env=ros_graph.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert checker.returncode == 0, checker.stdout + checker.stderr
+    assert "mismatched:     0" in checker.stdout, checker.stdout
