@@ -9,6 +9,8 @@ the chunk is published with the exact step its first action is due.
 
 The executor is the one source of its limits: every report carries its position and per-tick
 step limits, which the planner's roll-forward applies, so the policy has no limit parameters.
+When the measured Δ in micro-steps (Δ·q) exceeds the Δmax the checkpoint was trained with
+(:mod:`vlash_policy.trained_offset`), the node warns, naming both.
 """
 
 import queue
@@ -37,6 +39,10 @@ from vlash_policy.policy_interface import FlowVLAPolicy
 from vlash_policy.stamps import stamp_seconds
 from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
 from vlash_policy.timeline import DelayEstimator
+from vlash_policy.trained_offset import offset_beyond_training, trained_max_offset
+
+# The Δ·q > Δmax warning is repeated at most this often while it lasts.
+_OFFSET_WARNING_PERIOD_S = 30.0
 
 PARAMETERS = [
     (
@@ -148,6 +154,7 @@ class PolicyNode(Node):
         self._sync = ObservationSynchronizer(
             camera_names=self._cameras, tolerance_s=p["sync_tolerance_s"]
         )
+        self._trained_offset = trained_max_offset(model_path)
         self._planner: InferencePlanner | None = None
         # The planner is shared by the callbacks and the inference worker.
         self._planner_lock = threading.Lock()
@@ -172,6 +179,16 @@ class PolicyNode(Node):
             f"policy {model_path}: strategy {self._strategy.name}, cameras {self._cameras}, "
             f"Δ {p['delay_mode']}, refine {p['refine']}, q {p['quantization']}"
         )
+        if self._trained_offset.max_offset is None:
+            self.get_logger().warning(
+                f"the Δmax this checkpoint was trained with is unknown "
+                f"({self._trained_offset.source}): Δ·q is not checked against it"
+            )
+        else:
+            self.get_logger().info(
+                f"checkpoint trained with Δmax = {self._trained_offset.max_offset} micro-steps "
+                f"({self._trained_offset.source})"
+            )
 
     # --- callbacks: buffer and decide, never infer ------------------------------------------
     def _on_image(self, camera: str, msg) -> None:
@@ -239,6 +256,7 @@ class PolicyNode(Node):
         if source_step is None:
             return None
         request = planner.plan(source_step=source_step, measured_state=observation.state)
+        self._check_offset(request.delay_steps)
         planner.mark_started()
         return _Job(request, observation, msg.control_period)
 
@@ -288,6 +306,19 @@ class PolicyNode(Node):
             execution_horizon=p["execution_horizon"] or None,
             quantization=p["quantization"],
         )
+
+    def _check_offset(self, delay_steps: int) -> None:
+        """Warn (throttled) while Δ·q exceeds the trained Δmax, for a strategy that rolls forward.
+
+        Only a strategy conditioned on the rolled state uses the offsets training taught.
+        """
+        if not self._strategy.conditions_on_rolled_state:
+            return
+        reason = offset_beyond_training(
+            delay_steps, self._params["quantization"], self._trained_offset
+        )
+        if reason is not None:
+            self.get_logger().warning(reason, throttle_duration_sec=_OFFSET_WARNING_PERIOD_S)
 
     # --- worker thread -------------------------------------------------------------------
     def _work(self) -> None:
