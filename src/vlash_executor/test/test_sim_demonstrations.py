@@ -77,6 +77,20 @@ def test_dataset_round_trip(tmp_path):
     assert not np.array_equal(episodes[0].images[CAMERA][-1], episodes[1].images[CAMERA][-1])
     with pytest.raises(FileExistsError, match="already exists"):
         record_demonstrations(out, episodes=1, steps=2, progress=False)
+    parallel = record_demonstrations(
+        tmp_path / "parallel",
+        episodes=2,
+        steps=20,
+        seed=4,
+        env_kwargs={"image_size": 32},
+        workers=2,
+        progress=False,
+    )
+    for ours, theirs in zip(episodes, read_lerobot_dataset(parallel), strict=True):
+        np.testing.assert_array_equal(ours.images[CAMERA], theirs.images[CAMERA])
+        np.testing.assert_array_equal(ours.actions, theirs.actions)
+    with pytest.raises(ValueError, match="workers"):
+        record_demonstrations(tmp_path / "none", episodes=1, steps=2, workers=0)
 
 
 @pytest.mark.parametrize(

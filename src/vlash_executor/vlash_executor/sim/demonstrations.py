@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +110,16 @@ def record_episode(
     return episode, result.hit, result.missed
 
 
+def _record_worker(job: tuple[int, int, float, dict[str, float | int]]) -> tuple[Episode, int, int]:
+    """One episode in a worker process, with an env of its own (GL contexts do not fork)."""
+    seed, steps, state_noise_rad, env_kwargs = job
+    env = WhackAMoleEnv(seed=seed, render=True, **env_kwargs)
+    try:
+        return record_episode(env, steps=steps, seed=seed, state_noise_rad=state_noise_rad)
+    finally:
+        env.close()
+
+
 def record_demonstrations(
     out: str | Path,
     *,
@@ -116,27 +128,41 @@ def record_demonstrations(
     seed: int = 0,
     state_noise_rad: float = 0.0,
     env_kwargs: Mapping[str, float | int] | None = None,
+    workers: int = 1,
     progress: bool = True,
 ) -> Path:
-    """Record ``episodes`` episodes (episode ``i`` uses seed ``seed + i``) and write them."""
+    """Record ``episodes`` episodes (episode ``i`` uses seed ``seed + i``) and write them.
+
+    ``workers > 1`` records episodes in that many spawned processes; rendering dominates the
+    cost, and the dataset is the same for any number of workers.
+    """
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
     if Path(out).exists():
         raise FileExistsError(f"out {out} already exists; refusing to overwrite a dataset")
-    env = WhackAMoleEnv(seed=seed, render=True, **dict(env_kwargs or {}))
-    recorded: list[Episode] = []
+    jobs = [(seed + i, steps, state_noise_rad, dict(env_kwargs or {})) for i in range(episodes)]
+    bar = tqdm(total=episodes, desc="demonstrations", disable=not progress)
     hits = misses = 0
-    try:
-        bar = tqdm(range(episodes), desc="demonstrations", disable=not progress)
-        for i in bar:
-            episode, hit, missed = record_episode(
-                env, steps=steps, seed=seed + i, state_noise_rad=state_noise_rad
-            )
+    recorded: list[Episode] = []
+
+    def collect(results: Iterable[tuple[Episode, int, int]]) -> None:
+        nonlocal hits, misses
+        for episode, hit, missed in results:
             recorded.append(episode)
             hits, misses = hits + hit, misses + missed
+            bar.update(1)
             bar.set_postfix(hit=hits, missed=misses)
+
+    try:
+        if workers == 1:
+            collect(_record_worker(job) for job in jobs)
+        else:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+                collect(pool.map(_record_worker, jobs))
     finally:
-        env.close()
+        bar.close()
     return write_lerobot_dataset(recorded, out, robot_type=ROBOT_TYPE)
 
 
@@ -151,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--target-lifetime", type=float, default=2.0, help="seconds")
     parser.add_argument("--hit-radius", type=float, default=0.03, help="metres")
+    parser.add_argument("--workers", type=int, default=1, help="recording processes")
     args = parser.parse_args(argv)
     path = record_demonstrations(
         args.out,
@@ -159,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         seed=args.seed,
         state_noise_rad=args.state_noise,
         env_kwargs={"target_lifetime_s": args.target_lifetime, "hit_radius_m": args.hit_radius},
+        workers=args.workers,
     )
     print(f"wrote {args.episodes} episodes x {args.steps} steps to {path}")
 
