@@ -169,7 +169,8 @@ class ExecutorRig:
         return ActionChunk(
             chunk_id=chunk_id,
             start_step=start_step,
-            source_step=start_step,
+            # The newest observation it can have been conditioned on is that of the last report.
+            source_step=min(start_step, self.latest_step),
             control_period=self.period,
             joint_names=JOINTS,
             action_space=action_space,
@@ -311,15 +312,24 @@ def _malformed(rig: ExecutorRig) -> list[tuple[ActionChunk, str]]:
     quantized = rig.chunk(5, start, good, quantization=0)
     strategy = rig.chunk(6, start, good, strategy="rtc")
     return [
-        (nan, "rejected chunk 1: ActionChunk.actions[7] is NaN"),
+        (nan, "refused ActionChunk 1 (non_finite): ActionChunk.actions[7] is NaN"),
         (
             short,
-            "rejected chunk 2: ActionChunk.actions has 23 values but horizon*action_dim = 4*6 = 24",
+            "refused ActionChunk 2 (shape): ActionChunk.actions has 23 values but "
+            "horizon*action_dim = 4*6 = 24",
         ),
-        (names, f"rejected chunk 3: ActionChunk.joint_names {swapped} differ"),
-        (space, "rejected chunk 4: action_space code 7 is not valid"),
-        (quantized, "rejected chunk 5: ActionChunk.quantization must be >= 1, got 0"),
-        (strategy, "rejected chunk 6: ActionChunk.strategy 'rtc' differs from the executor's"),
+        (names, f"refused ActionChunk 3 (joint_names): ActionChunk.joint_names {swapped} differ"),
+        (space, "refused ActionChunk 4 (action_space): ActionChunk.action_space code 7 is not"),
+        (
+            quantized,
+            "refused ActionChunk 5 (quantization): ActionChunk.quantization must be in "
+            "[1, horizon = 4], got 0",
+        ),
+        (
+            strategy,
+            "refused ActionChunk 6 (strategy): ActionChunk.strategy 'rtc' differs from the "
+            "executor's",
+        ),
     ]
 
 

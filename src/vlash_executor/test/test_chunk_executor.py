@@ -5,15 +5,19 @@ checks that every rolled state ``s_{t+Δ}`` (VLASH Sec. 4.1) is exactly the posi
 commands at step ``t+Δ-1``, with the velocity limit binding and quantization q = 1..3.
 """
 
+import math
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, target
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from vlash_executor.chunk_executor import ChunkExecutor, HoldReason, IncomingChunk
+from vlash_executor.chunk_executor import ChunkExecutor, HoldReason, IncomingChunk, decode_chunk
 from vlash_policy.action_space import ActionSpace
 from vlash_policy.inference_planner import ExecutorReport, InferencePlanner
+from vlash_policy.input_diagnostics import RefusedInputError
 from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
 from vlash_policy.timeline import DelayEstimator
 
@@ -41,7 +45,8 @@ def ramp_chunk(
 ) -> IncomingChunk:
     # Action i is (i, chunk_id) / 100 so the command tells which action executed.
     actions = np.stack([np.arange(horizon) / 100.0, np.full(horizon, chunk_id / 100.0)], axis=1)
-    return IncomingChunk(chunk_id, start_step, start_step, actions, ActionSpace.ABSOLUTE, q, k)
+    # Conditioned on step 0: every chunk is fresh and none from a step the clock has not reached.
+    return IncomingChunk(chunk_id, start_step, 0, actions, ActionSpace.ABSOLUTE, q, k)
 
 
 def run(executor: ChunkExecutor, steps: int):
@@ -383,6 +388,7 @@ def test_rolled_state_is_the_command_the_executor_sends_at_target_step_minus_one
     scale = 0.3 if space is ActionSpace.DELTA else 2.5
     clamped = 0
     first_command: int | None = None  # step of the first command the executor reported
+    source = 0
     for chunk_id in range(1, data.draw(st.integers(1, 4)) + 1):
         for _ in range(data.draw(st.integers(0, 6))):  # the executor runs on meanwhile
             _deliver(executor, pending)
@@ -392,7 +398,8 @@ def test_rolled_state_is_the_command_the_executor_sends_at_target_step_minus_one
                 first_command = result.step
             in_force[result.step] = executor.last_command
             planner.on_feedback(_report(result), stamp_s=result.step * 0.1)
-        source = executor.step - data.draw(st.integers(0, min(2, executor.step)))
+        # Observations arrive in order: a chunk is never conditioned before the previous one.
+        source = max(source, executor.step - data.draw(st.integers(0, min(2, executor.step))))
         delay = data.draw(st.integers(0, 5))
         planner.delay = DelayEstimator(control_period_s=0.1, max_steps=50, fixed_delay=delay)
         # Before its first reported command the executor holds its seed, which the planner
@@ -426,3 +433,98 @@ def test_rolled_state_is_the_command_the_executor_sends_at_target_step_minus_one
             np.testing.assert_array_equal(
                 rolled, in_force[target_step - 1], err_msg=f"chunk {n + 1}"
             )
+
+
+# --- refused chunks: every malformed field and every chunk off the executor's clock ----------
+def _message(**fields) -> SimpleNamespace:
+    """An ActionChunk stand-in for a 2-joint executor at 10 Hz; ``fields`` break it."""
+    base = dict(
+        chunk_id=3,
+        start_step=4,
+        source_step=2,
+        control_period=0.1,
+        joint_names=["a", "b"],
+        action_space=0,
+        horizon=3,
+        action_dim=2,
+        quantization=1,
+        execution_horizon=0,
+        actions=[0.1] * 6,
+        strategy="vlash",
+    )
+    return SimpleNamespace(**(base | fields))
+
+
+def _decode(msg: SimpleNamespace) -> IncomingChunk:
+    return decode_chunk(
+        msg, joint_names=["a", "b"], strategy=get_strategy("vlash"), control_period_s=0.1
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "kind", "match"),
+    [
+        ({"chunk_id": 2**64 - 1}, "chunk_id", "exceeds"),
+        ({"joint_names": ["b", "a"]}, "joint_names", r"\['b', 'a'\] differ"),
+        ({"joint_names": ["a", "c"]}, "joint_names", "differ from the executor's"),
+        ({"strategy": "sync"}, "strategy", "'sync' differs"),
+        ({"control_period": 0.02}, "control_period", "planned for another rate"),
+        ({"action_space": 9}, "action_space", "action_space code 9 is not valid"),
+        ({"horizon": 0, "actions": []}, "empty", "horizon must be > 0"),
+        ({"action_dim": 3}, "shape", "6 values but horizon\\*action_dim = 3\\*3"),
+        ({"actions": [0.1] * 5}, "shape", "5 values"),
+        ({"actions": [0.1] * 5 + [math.inf]}, "non_finite", r"actions\[5\] is infinite"),
+        ({"actions": [2e4] + [0.0] * 5}, "huge", "beyond"),
+        ({"quantization": 0}, "quantization", r"in \[1, horizon = 3\], got 0"),
+        ({"quantization": 2**31}, "quantization", "got 2147483648"),
+    ],
+)
+def test_a_malformed_chunk_is_refused_naming_field_and_kind(fields, kind, match):
+    with pytest.raises(RefusedInputError, match=match) as info:
+        _decode(_message(**fields))
+    assert info.value.kind == kind
+
+
+def test_a_well_formed_chunk_decodes_to_float64_actions():
+    chunk = _decode(_message(actions=[0.5, -0.5] * 3, action_space=1, quantization=3))
+    assert chunk.actions.dtype == np.float64 and chunk.actions.shape == (3, 2)
+    assert chunk.action_space is ActionSpace.DELTA and chunk.quantization == 3
+    assert _decode(_message(control_period=0.0, strategy="")).chunk_id == 3  # unset: any
+
+
+def _chunk(chunk_id: int, start: int, source: int, horizon: int = 4) -> IncomingChunk:
+    return IncomingChunk(
+        chunk_id, start, source, np.full((horizon, JOINTS), 0.2), ActionSpace.ABSOLUTE
+    )
+
+
+def test_chunks_off_the_executor_clock_are_refused_and_the_running_plan_kept():
+    executor = make_executor("vlash", max_lead_steps=10)
+    run(executor, 5)
+    executor.accept(_chunk(1, start=6, source=4, horizon=20))
+    cases = [
+        (_chunk(2, start=3, source=4), "start_before_source"),
+        (_chunk(1, start=6, source=4), "duplicate"),
+        (_chunk(3, start=6, source=3), "out_of_order"),
+        (_chunk(4, start=9, source=6), "future_source"),  # the executor is at step 5
+        (_chunk(5, start=16, source=5), "far_future"),  # 11 ahead of step 5, at most 10
+    ]
+    for chunk, kind in cases:
+        with pytest.raises(RefusedInputError) as info:
+            executor.accept(chunk)
+        assert info.value.kind == kind, (chunk, str(info.value))
+    assert executor.running_chunk_id == 1 and executor.dropped_actions == 0
+    assert [r.chunk_id for r in run(executor, 3)] == [None, 1, 1]
+    # A restarted policy numbers its chunks from 1 again: a fresh observation is no repeat.
+    executor.accept(_chunk(1, start=9, source=8))
+    assert executor.running_chunk_id == 1 and executor.steps_left() == 5
+
+
+def test_a_chunk_after_all_its_steps_is_counted_and_supersedes_as_the_policy_assumes():
+    executor = make_executor("vlash")
+    executor.accept(_chunk(1, start=0, source=0, horizon=20))
+    run(executor, 10)
+    assert executor.accept(_chunk(2, start=2, source=1, horizon=4)) == 4
+    assert executor.passed_chunks == 1 and executor.dropped_actions == 4
+    results = run(executor, 2)
+    assert all(r.hold_reason is HoldReason.NO_ACTION for r in results)  # nothing of it runs

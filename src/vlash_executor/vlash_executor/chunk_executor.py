@@ -22,21 +22,37 @@ maximum change per tick from the previous command. Like the controllers robotics
 
 When no action is due (no chunk, chunk exhausted or waiting for its start step, policy silent past
 its timeout) it holds the last commanded position; every hold says why (:class:`HoldReason`).
+
+Every chunk is checked before it may replace a plan (:func:`decode_chunk` for its fields,
+:meth:`ChunkExecutor.accept` against the executor's clock), and a chunk that fails is refused
+with an :class:`~vlash_policy.input_diagnostics.RefusedInputError` naming the field and the kind of
+fault; the running chunk is untouched. A refused chunk can never move the arm, and a chunk that
+passes still goes through the position and per-tick limits, so no input commands outside them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from vlash_policy.action_space import ActionSpace
+from vlash_policy.action_space import ActionSpace, parse_action_space
+from vlash_policy.conversions import chunk_actions_array
+from vlash_policy.input_diagnostics import RefusedInputError
 from vlash_policy.quantization import QuantizedChunk, quantize_actions
 from vlash_policy.safety_limits import PerJoint, SafetyLimits
 from vlash_policy.strategies import SwitchingStrategy
+
+ACTION_MAGNITUDE_LIMIT = 1000.0
+"""Largest accepted ``|action|`` (rad): beyond it a chunk is garbage, not a far target. Targets
+inside it but outside the position limits are clamped like any other."""
+_CHUNK_ID_LIMIT = 2**63 - 1  # ExecutedActions.running_chunk_id is int64
+_REMEMBERED_CHUNKS = 64
 
 
 class HoldReason(enum.Enum):
@@ -66,6 +82,69 @@ class IncomingChunk:
     quantization: int = 1
     execution_horizon: int = 0
     """K in macro-actions: a ``sync`` chunk stops after K of them; 0 runs the whole chunk."""
+
+
+def decode_chunk(
+    msg: Any,
+    *,
+    joint_names: Sequence[str],
+    strategy: SwitchingStrategy,
+    control_period_s: float,
+) -> IncomingChunk:
+    """The :class:`IncomingChunk` of an ``ActionChunk`` (or any object with its fields).
+
+    Raises :class:`RefusedInputError` naming the field, with the kind: ``chunk_id``,
+    ``joint_names``, ``strategy``, ``control_period``, ``action_space``, ``empty``, ``shape``,
+    ``non_finite``, ``huge``, ``quantization``.
+    """
+    if msg.chunk_id > _CHUNK_ID_LIMIT:
+        raise RefusedInputError(
+            "chunk_id", f"ActionChunk.chunk_id {msg.chunk_id} exceeds {_CHUNK_ID_LIMIT}"
+        )
+    if list(msg.joint_names) != list(joint_names):
+        raise RefusedInputError(
+            "joint_names",
+            f"ActionChunk.joint_names {list(msg.joint_names)} differ from the executor's "
+            f"joint_names {list(joint_names)}",
+        )
+    if msg.strategy and msg.strategy != strategy.name:
+        raise RefusedInputError(
+            "strategy",
+            f"ActionChunk.strategy {msg.strategy!r} differs from the executor's strategy "
+            f"{strategy.name!r}",
+        )
+    if msg.control_period and abs(msg.control_period - control_period_s) > 1e-3 * control_period_s:
+        raise RefusedInputError(
+            "control_period",
+            f"ActionChunk.control_period {msg.control_period} s differs from the executor's "
+            f"{control_period_s} s: the chunk was planned for another rate",
+        )
+    try:
+        space = parse_action_space(msg.action_space)
+    except ValueError as error:
+        raise RefusedInputError("action_space", f"ActionChunk.{error}") from None
+    actions = chunk_actions_array(msg)
+    largest = float(np.max(np.abs(actions)))
+    if largest > ACTION_MAGNITUDE_LIMIT:
+        raise RefusedInputError(
+            "huge",
+            f"ActionChunk.actions holds {largest:.3g}, beyond +-{ACTION_MAGNITUDE_LIMIT:g} rad",
+        )
+    if not 1 <= msg.quantization <= msg.horizon:
+        raise RefusedInputError(
+            "quantization",
+            f"ActionChunk.quantization must be in [1, horizon = {msg.horizon}], "
+            f"got {msg.quantization}",
+        )
+    return IncomingChunk(
+        chunk_id=int(msg.chunk_id),
+        start_step=int(msg.start_step),
+        source_step=int(msg.source_step),
+        actions=actions.astype(np.float64),
+        action_space=space,
+        quantization=int(msg.quantization),
+        execution_horizon=int(msg.execution_horizon),
+    )
 
 
 @dataclass(frozen=True)
@@ -115,6 +194,7 @@ class ChunkExecutor:
         joint_state_timeout_steps: int = 0,
         reseed_distance: float = 0.0,
         armed: bool = True,
+        max_lead_steps: int | None = None,
     ) -> None:
         """Create an executor at step 0 with no chunk and no known position.
 
@@ -130,6 +210,8 @@ class ChunkExecutor:
             reseed_distance: re-seed the hold position from a measured position farther than
                 this from the last command in any joint (rad; 0 disables re-seeding).
             armed: start armed (commanding) or disarmed (computing, commanding nothing).
+            max_lead_steps: refuse a chunk placed more than this many steps ahead of the clock
+                (a policy plans at most its Δ ahead; None: no bound).
         """
         if joint_count < 1:
             raise ValueError(f"joint_count must be >= 1, got {joint_count}")
@@ -150,6 +232,12 @@ class ChunkExecutor:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
         if not (np.isfinite(reseed_distance) and reseed_distance >= 0):
             raise ValueError(f"reseed_distance must be finite and >= 0, got {reseed_distance}")
+        if max_lead_steps is not None and max_lead_steps < 0:
+            raise ValueError(f"max_lead_steps must be >= 0, got {max_lead_steps}")
+        self._max_lead = max_lead_steps
+        self._recent: deque[tuple[int, int]] = deque(maxlen=_REMEMBERED_CHUNKS)
+        """(chunk_id, source_step) of the latest accepted chunks, to refuse repeats."""
+        self._newest_source: int | None = None
         self._strategy = strategy
         self._joint_count = joint_count
         self._timeout = policy_timeout_steps
@@ -171,6 +259,8 @@ class ChunkExecutor:
         """Macro-actions never executed because their step had passed when the chunk arrived."""
         self.reseeds = 0
         """Times the hold position was re-seeded from a measured position far from the command."""
+        self.passed_chunks = 0
+        """Chunks accepted after all their steps had passed (every action dropped)."""
 
     @property
     def step(self) -> int:
@@ -246,21 +336,37 @@ class ChunkExecutor:
         passed are dropped and counted. A chunk whose start step is still ahead waits for it while
         the current chunk keeps running: those are exactly the actions the policy rolled the state
         forward over (VLASH Sec. 4.1).
+
+        Raises :class:`RefusedInputError`, leaving the plans as they were, for a chunk that
+        cannot be meant for this executor's clock (kinds): ``start_before_source`` (``start_step <
+        source_step``), ``duplicate`` (an accepted chunk again), ``out_of_order`` (conditioned on
+        a step before the newest accepted chunk's), ``future_source`` (conditioned on a step not
+        reached yet: an executor restarted under a running policy), ``far_future`` (placed more
+        than ``max_lead_steps`` ahead). A chunk all of whose steps passed is accepted, none of
+        it runs, and it counts in :attr:`passed_chunks`.
         """
         if chunk.actions.ndim != 2 or chunk.actions.shape[1] != self._joint_count:
-            raise ValueError(
+            raise RefusedInputError(
+                "shape",
                 f"chunk {chunk.chunk_id} actions must have shape (H, {self._joint_count}), "
-                f"got {chunk.actions.shape}"
+                f"got {chunk.actions.shape}",
             )
         if chunk.execution_horizon < 0:
             raise ValueError(
                 f"chunk {chunk.chunk_id} execution_horizon must be >= 0, "
                 f"got {chunk.execution_horizon}"
             )
+        self._check_timing(chunk)
         quantized = quantize_actions(chunk.actions, chunk.quantization, chunk.action_space)
         start = self._strategy.effective_start_step(
             chunk_start_step=chunk.start_step, arrival_step=self._step
         )
+        if self._max_lead is not None and start - self._step > self._max_lead:
+            raise RefusedInputError(
+                "far_future",
+                f"chunk {chunk.chunk_id} starts at step {start}, {start - self._step} steps "
+                f"ahead of the executor's step {self._step} (at most {self._max_lead})",
+            )
         executable = self._strategy.executable_actions(
             macro_count=quantized.actions.shape[0], execution_horizon=chunk.execution_horizon
         )
@@ -269,6 +375,12 @@ class ChunkExecutor:
             self._strategy.first_index(chunk_start_step=chunk.start_step, arrival_step=self._step),
         )
         self.dropped_actions += late
+        if late and late == executable:
+            # It still supersedes the plans from its start on, as the policy's roll-forward
+            # assumes (VLASH Sec. 4.1): the executor holds until the next chunk.
+            self.passed_chunks += 1
+        self._recent.append((chunk.chunk_id, chunk.source_step))
+        self._newest_source = chunk.source_step
         accepted = _ActiveChunk(chunk, quantized, start, executable)
         # A fresher chunk supersedes every plan from its own start step on; earlier-starting
         # waiting chunks still run until it starts.
@@ -279,6 +391,31 @@ class ChunkExecutor:
             self._active, self._waiting = accepted, []
         self._last_accept_step = self._step
         return late
+
+    def _check_timing(self, chunk: IncomingChunk) -> None:
+        """Refuse a chunk whose steps cannot belong to this executor's clock (see accept)."""
+        name, source = f"chunk {chunk.chunk_id}", chunk.source_step
+        if chunk.start_step < source:
+            raise RefusedInputError(
+                "start_before_source",
+                f"{name} start_step {chunk.start_step} precedes its source_step {source}",
+            )
+        if (chunk.chunk_id, source) in self._recent:
+            raise RefusedInputError(
+                "duplicate", f"{name} (source_step {source}) was accepted before"
+            )
+        if self._newest_source is not None and source < self._newest_source:
+            raise RefusedInputError(
+                "out_of_order",
+                f"{name} is conditioned on step {source}, before the newest accepted chunk's "
+                f"step {self._newest_source}",
+            )
+        if source > self._step:
+            raise RefusedInputError(
+                "future_source",
+                f"{name} is conditioned on step {source}, which the executor (at step "
+                f"{self._step}) has not reached: planned on another executor's clock",
+            )
 
     def tick(self) -> TickResult:
         """Execute the control step ``self.step`` and advance the clock by one."""

@@ -14,12 +14,14 @@ disarmed, still ticking and reporting, publishing what it would command on
 ``deactivate`` disarms it and the arm holds its last command). It configures itself at start-up
 and activates itself when ``start_armed`` is true (the simulation); a real arm's profile starts
 disarmed. Whatever the state, nothing is commanded before ``joint_states`` gave a position.
+
+A malformed chunk or joint state is refused, never executed: its kind is logged (each kind at
+once, then at most every 2 s) and counted on ``/diagnostics`` with the chunks received and
+accepted, the commands a limit changed, the re-seeds and the dropped actions.
 """
 
 # No `from __future__ import annotations`: rclpy finds the TimerInfo argument of a timer
 # callback by comparing the evaluated annotation with the class.
-
-import time
 
 import numpy as np
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -30,11 +32,12 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from vlash_executor import command_output
-from vlash_executor.chunk_executor import ChunkExecutor, HoldReason, IncomingChunk, TickResult
+from vlash_executor.chunk_executor import ChunkExecutor, HoldReason, TickResult, decode_chunk
 from vlash_executor.tick_timing import TickTiming
 from vlash_msgs.msg import ActionChunk, ExecutedActions
-from vlash_policy.action_space import parse_action_space
-from vlash_policy.conversions import chunk_actions_array, fill_executor_limits
+from vlash_policy.conversions import fill_executor_limits, joint_positions
+from vlash_policy.input_diagnostics import RefusedInputError, RepeatFilter
+from vlash_policy.node_diagnostics import NodeDiagnostics
 from vlash_policy.node_runner import parameter_descriptor, run_node
 from vlash_policy.safety_limits import SafetyLimits, per_joint
 from vlash_policy.so101 import SO101_JOINT_NAMES
@@ -44,27 +47,6 @@ from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
 # message; a lasting hold is recalled once per the longer one.
 _REPEAT_LOG_PERIOD_S = 2.0
 _HOLD_LOG_PERIOD_S = 10.0
-
-
-class _RepeatFilter:
-    """Lets a message through at once, and the same message again only after a period.
-
-    rclpy's throttle is per call site, so a different reason right after one would be swallowed
-    and the operator would never learn, e.g., which field the next chunk broke.
-    """
-
-    def __init__(self, period_s: float) -> None:
-        self._period = period_s
-        self._last: dict[str, float] = {}
-
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        last = self._last.get(key)
-        if last is not None and now - last < self._period:
-            return False
-        self._last = {k: t for k, t in self._last.items() if now - t < self._period}
-        self._last[key] = now
-        return True
 
 
 class ExecutorNode(LifecycleNode):
@@ -100,13 +82,14 @@ class ExecutorNode(LifecycleNode):
             joint_state_timeout_steps=self._steps(p["joint_state_timeout_s"]),
             reseed_distance=p["reseed_distance_rad"],
             armed=False,
+            max_lead_steps=self._steps(p["max_chunk_lead_s"]),
         )
         self._timing = TickTiming(period_s=self._period)
         self._pending: list[tuple[int, int, int, np.ndarray]] = []
         self._resend_trajectory = False
         self._hold_reason: HoldReason | None = None
-        self._repeats = _RepeatFilter(_REPEAT_LOG_PERIOD_S)
-        self._hold_repeats = _RepeatFilter(_HOLD_LOG_PERIOD_S)
+        self._repeats = RepeatFilter(_REPEAT_LOG_PERIOD_S)
+        self._hold_repeats = RepeatFilter(_HOLD_LOG_PERIOD_S)
 
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._feedback_pub = self.create_publisher(ExecutedActions, "vlash/executed_actions", 50)
@@ -124,6 +107,7 @@ class ExecutorNode(LifecycleNode):
         self.create_subscription(ActionChunk, "vlash/action_chunk", self._on_chunk, reliable)
         self.create_subscription(JointState, "joint_states", self._on_joint_state, 10)
         self._timer = self.create_timer(self._period, self._on_tick)
+        self._diagnostics = NodeDiagnostics(self, extra=self._diagnostic_values)
         self.trigger_configure()
         if p["start_armed"]:
             self.trigger_activate()
@@ -198,6 +182,16 @@ class ExecutorNode(LifecycleNode):
                     ),
                 ),
                 (
+                    "max_chunk_lead_s",
+                    2.0,
+                    parameter_descriptor(
+                        "Refuse a chunk whose start step lies more than this ahead of the "
+                        "executor's step (a policy plans Δ ahead; a chunk far beyond would wait, "
+                        "blocking the policy's trigger).",
+                        floats=(0.0, 60.0),
+                    ),
+                ),
+                (
                     "start_armed",
                     False,
                     parameter_descriptor(
@@ -258,33 +252,34 @@ class ExecutorNode(LifecycleNode):
 
     # --- inputs ----------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
-        index = {name: i for i, name in enumerate(msg.name)}
-        missing = [n for n in self._joint_names if n not in index]
-        if missing or len(msg.position) != len(msg.name):
-            self.get_logger().error(
-                f"joint_states lacks joints {missing} or has {len(msg.position)} positions for "
-                f"{len(msg.name)} names",
-                throttle_duration_sec=5.0,
-            )
-            return
-        position = [msg.position[index[n]] for n in self._joint_names]
-        if not np.all(np.isfinite(position)):
-            self._log_repeated(f"joint_states has non-finite positions {position}: ignored")
+        self._diagnostics.received("JointState")
+        try:
+            position = joint_positions(msg.name, msg.position, self._joint_names)
+        except RefusedInputError as error:
+            self._diagnostics.refuse("JointState", error)
             return
         if self._core.set_measured_position(position):
             self._resend_trajectory = True
-            self._log_repeated(
-                "re-seeded from the measured position, too far from the last command: "
-                f"{np.round(position, 3).tolist()}"
-            )
+            if self._repeats.allow("reseed"):
+                self.get_logger().error(
+                    "re-seeded from the measured position, too far from the last command: "
+                    f"{np.round(position, 3).tolist()}"
+                )
 
     def _on_chunk(self, msg: ActionChunk) -> None:
+        self._diagnostics.received("ActionChunk")
         try:
-            chunk = self._decode(msg)
+            chunk = decode_chunk(
+                msg,
+                joint_names=self._joint_names,
+                strategy=self._strategy,
+                control_period_s=self._period,
+            )
             late = self._core.accept(chunk)
-        except ValueError as error:
-            self._log_repeated(f"rejected chunk {msg.chunk_id}: {error}", key=str(error))
+        except (ValueError, TypeError, OverflowError) as error:
+            self._diagnostics.refuse("ActionChunk", error, label=str(msg.chunk_id))
             return
+        self._diagnostics.add("accepted.ActionChunk")
         self._resend_trajectory = True
         if late:
             self.get_logger().warning(
@@ -293,33 +288,16 @@ class ExecutorNode(LifecycleNode):
                 throttle_duration_sec=2.0,
             )
 
-    def _log_repeated(self, text: str, *, key: str | None = None) -> None:
-        """Log an error; the same ``key`` (default: the text) again at most every 2 s."""
-        if self._repeats.allow(text if key is None else key):
-            self.get_logger().error(text)
-
-    def _decode(self, msg: ActionChunk) -> IncomingChunk:
-        if list(msg.joint_names) != self._joint_names:
-            raise ValueError(
-                f"ActionChunk.joint_names {list(msg.joint_names)} differ from the executor's "
-                f"joint_names {self._joint_names}"
-            )
-        if msg.strategy and msg.strategy != self._strategy.name:
-            raise ValueError(
-                f"ActionChunk.strategy {msg.strategy!r} differs from the executor's strategy "
-                f"{self._strategy.name!r}"
-            )
-        if msg.quantization < 1:
-            raise ValueError(f"ActionChunk.quantization must be >= 1, got {msg.quantization}")
-        return IncomingChunk(
-            chunk_id=msg.chunk_id,
-            start_step=msg.start_step,
-            source_step=msg.source_step,
-            actions=chunk_actions_array(msg),
-            action_space=parse_action_space(msg.action_space),
-            quantization=msg.quantization,
-            execution_horizon=msg.execution_horizon,
-        )
+    def _diagnostic_values(self) -> dict[str, str]:
+        hold = self._hold_reason
+        return {
+            "armed": str(self._core.armed).lower(),
+            "step": str(self._core.step),
+            "holding": "no" if hold is None else hold.value,
+            "reseeds": str(self._core.reseeds),
+            "dropped_actions": str(self._core.dropped_actions),
+            "passed_chunks": str(self._core.passed_chunks),
+        }
 
     # --- the control tick ------------------------------------------------------------------
     def _on_tick(self, info: TimerInfo) -> None:
@@ -327,6 +305,8 @@ class ExecutorNode(LifecycleNode):
             info.expected_call_time.nanoseconds, info.actual_call_time.nanoseconds
         )
         result = self._core.tick()
+        if result.clamped:
+            self._diagnostics.add("clamped_commands")
         now = self.get_clock().now().to_msg()
         self._report_hold(result.hold_reason)
         if result.command is not None:

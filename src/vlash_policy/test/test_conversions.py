@@ -20,6 +20,7 @@ from vlash_policy.conversions import (
     fill_chunk_actions,
     fill_executed_actions,
     fill_executor_limits,
+    joint_positions,
 )
 from vlash_policy.safety_limits import SafetyLimits
 
@@ -246,3 +247,25 @@ def test_executor_limits_name_the_missing_or_bad_field():
     msg.max_step_per_tick, msg.position_upper = [0.1, 0.1], [1.0, -2.0]
     with pytest.raises(ValueError, match=r"ExecutedActions limits: joint limit lower > upper"):
         executor_limits(msg)
+
+
+@pytest.mark.parametrize(
+    ("names", "positions", "kind", "match"),
+    [
+        (["a", "b"], [0.1], "length", "JointState has 1 positions for 2 names"),
+        (["a", "c"], [0.1, 0.2], "missing_joints", r"JointState lacks joints \['b'\]"),
+        (["a", "b"], [0.1, math.nan], "non_finite", r"JointState.position\[1\] is NaN"),
+        (["a", "b"], [math.inf, 0.0], "non_finite", r"JointState.position\[0\] is infinite"),
+        (["a", "a", "b"], [0.0, 0.0, 0.0], "joint_names", "repeats joint name 'a'"),
+        ([], [], "missing_joints", "lacks joints"),
+    ],
+)
+def test_joint_positions_refuse_broken_joint_states_by_kind(names, positions, kind, match):
+    with pytest.raises(ValueError, match=match) as info:
+        joint_positions(names, positions, ["a", "b"])
+    assert info.value.kind == kind
+
+
+def test_joint_positions_pick_the_joints_in_order_and_ignore_others():
+    picked = joint_positions(["x", "b", "a"], [math.nan, 2.0, 1.0], ["a", "b"])
+    assert picked.tolist() == [1.0, 2.0]  # the NaN of a joint not asked for does not matter

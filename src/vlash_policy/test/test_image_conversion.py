@@ -147,22 +147,27 @@ def test_unsupported_encoding_lists_supported_ones():
 
 
 @pytest.mark.parametrize(
-    ("fields", "exc", "match"),
+    ("fields", "exc", "match", "kind"),
     [
-        ({"data": b"\x00" * 11}, ValueError, r"data has 11 bytes, expected height \* step"),
-        ({"data": b"\x00" * 13}, ValueError, r"data has 13 bytes, expected height \* step = 2"),
-        ({"step": 5, "data": b"\x00" * 10}, ValueError, "step 5 is smaller than width"),
-        ({"height": 0, "data": b""}, ValueError, "height must be >= 1, got 0"),
-        ({"width": 0}, ValueError, "width must be >= 1, got 0"),
-        ({"step": 6.0}, TypeError, "step must be an integer"),
+        ({"data": b"\x00" * 11}, ValueError, r"data has 11 bytes, expected height \* step",
+         "data_length"),
+        ({"data": b"\x00" * 13}, ValueError, r"data has 13 bytes, expected height \* step = 2",
+         "data_length"),
+        ({"step": 5, "data": b"\x00" * 10}, ValueError, "step 5 is smaller than width", "step"),
+        ({"height": 0, "data": b""}, ValueError, "height must be >= 1, got 0", "size"),
+        ({"width": 0}, ValueError, "width must be >= 1, got 0", "size"),
+        ({"encoding": "yuv9"}, ValueError, "'yuv9' is not supported", "encoding"),
+        ({"step": 6.0}, TypeError, "step must be an integer", None),
     ],
-)
-def test_wrong_sizes_name_the_field(fields, exc, match):
+)  # fmt: skip
+def test_wrong_sizes_name_the_field(fields, exc, match, kind):
     base = {"encoding": "rgb8", "height": 2, "width": 2, "step": 6, "is_bigendian": 0}
     base["data"] = b"\x00" * 12
     base.update(fields)
-    with pytest.raises(exc, match=match):
+    with pytest.raises(exc, match=match) as info:
         image_to_rgb(SimpleNamespace(**base))
+    # The policy node counts a refused frame by this kind on /diagnostics.
+    assert getattr(info.value, "kind", None) == kind
 
 
 def test_mono16_step_counts_bytes_not_pixels():

@@ -22,14 +22,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from vlash_policy.input_diagnostics import RefusedInputError
 from vlash_policy.safety_limits import SafetyLimits
 
 
-def _positive_dim(field: str, value: Any) -> int:
+def _positive_dim(field: str, value: Any, kind: str = "shape") -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"{field} must be an integer, got {type(value).__name__} {value!r}")
     if value <= 0:
-        raise ValueError(f"{field} must be > 0, got {value}")
+        raise RefusedInputError(kind, f"{field} must be > 0, got {value}")
     return int(value)
 
 
@@ -38,7 +39,7 @@ def _check_finite(field: str, values: NDArray[np.floating]) -> None:
     if bad.size:
         first = int(bad[0])
         kind = "NaN" if np.isnan(values.ravel()[first]) else "infinite"
-        raise ValueError(f"{field}[{first}] is {kind}")
+        raise RefusedInputError("non_finite", f"{field}[{first}] is {kind}")
 
 
 def _flat(field: str, values: Any, dtype: type) -> NDArray[Any]:
@@ -73,21 +74,47 @@ def check_joint_names(field: str, names: Sequence[str], expected: Sequence[str])
     if names == expected:
         return
     if len(names) != len(expected):
-        raise ValueError(
-            f"{field} has {len(names)} names {names}, expected {len(expected)}: {expected}"
+        raise RefusedInputError(
+            "joint_names",
+            f"{field} has {len(names)} names {names}, expected {len(expected)}: {expected}",
         )
     first = next(i for i, (a, b) in enumerate(zip(names, expected, strict=True)) if a != b)
-    raise ValueError(f"{field}[{first}] is {names[first]!r}, expected {expected[first]!r}")
+    raise RefusedInputError(
+        "joint_names", f"{field}[{first}] is {names[first]!r}, expected {expected[first]!r}"
+    )
 
 
 def _check_unique_names(field: str, names: Sequence[str]) -> None:
     seen: set[str] = set()
     for i, name in enumerate(names):
         if not name:
-            raise ValueError(f"{field}[{i}] is empty")
+            raise RefusedInputError("joint_names", f"{field}[{i}] is empty")
         if name in seen:
-            raise ValueError(f"{field}[{i}] repeats joint name {name!r}")
+            raise RefusedInputError("joint_names", f"{field}[{i}] repeats joint name {name!r}")
         seen.add(name)
+
+
+def joint_positions(
+    names: Sequence[str], positions: Sequence[float], joints: Sequence[str]
+) -> NDArray[np.float64]:
+    """The positions of ``joints`` (in that order) from a ``sensor_msgs/JointState``'s fields.
+
+    Other joints may be present. Raises :class:`RefusedInputError` (kind ``length``,
+    ``joint_names``, ``missing_joints`` or ``non_finite``) for a message that cannot be trusted.
+    """
+    names, values = list(names), np.asarray(positions, dtype=np.float64).reshape(-1)
+    if values.size != len(names):
+        raise RefusedInputError(
+            "length", f"JointState has {values.size} positions for {len(names)} names"
+        )
+    _check_unique_names("JointState.name", names)
+    index = {name: i for i, name in enumerate(names)}
+    missing = [n for n in joints if n not in index]
+    if missing:
+        raise RefusedInputError("missing_joints", f"JointState lacks joints {missing}")
+    picked = values[[index[n] for n in joints]]
+    _check_finite("JointState.position", picked)
+    return picked
 
 
 def chunk_actions_array(msg: Any) -> NDArray[np.float32]:
@@ -96,20 +123,22 @@ def chunk_actions_array(msg: Any) -> NDArray[np.float32]:
     Checks the dimensions, the flat length, finiteness and, when given, that ``joint_names`` has
     one unique name per action dimension.
     """
-    horizon = _positive_dim("ActionChunk.horizon", msg.horizon)
+    horizon = _positive_dim("ActionChunk.horizon", msg.horizon, "empty")
     action_dim = _positive_dim("ActionChunk.action_dim", msg.action_dim)
     flat = _flat("ActionChunk.actions", msg.actions, np.float32)
     if flat.size != horizon * action_dim:
-        raise ValueError(
+        raise RefusedInputError(
+            "shape",
             f"ActionChunk.actions has {flat.size} values but horizon*action_dim = "
-            f"{horizon}*{action_dim} = {horizon * action_dim}"
+            f"{horizon}*{action_dim} = {horizon * action_dim}",
         )
     _check_finite("ActionChunk.actions", flat)
     names = list(msg.joint_names)
     if names:
         if len(names) != action_dim:
-            raise ValueError(
-                f"ActionChunk.joint_names has {len(names)} names but action_dim = {action_dim}"
+            raise RefusedInputError(
+                "joint_names",
+                f"ActionChunk.joint_names has {len(names)} names but action_dim = {action_dim}",
             )
         _check_unique_names("ActionChunk.joint_names", names)
     return flat.reshape(horizon, action_dim).copy()

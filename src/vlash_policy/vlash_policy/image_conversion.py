@@ -18,6 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vlash_policy.input_diagnostics import RefusedInputError
+
 
 @dataclass(frozen=True)
 class _Layout:
@@ -69,7 +71,7 @@ def _int_field(msg: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"image {name} must be an integer, got {type(value).__name__}")
     if value < minimum:
-        raise ValueError(f"image {name} must be >= {minimum}, got {value}")
+        raise RefusedInputError("size", f"image {name} must be >= {minimum}, got {value}")
     return int(value)
 
 
@@ -85,14 +87,16 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     """``(H, W, 3) uint8`` RGB copy of a ``sensor_msgs/Image`` (or any object with its fields).
 
     Rows are ``step`` bytes apart (trailing padding is skipped); 16-bit data honours
-    ``is_bigendian`` and keeps its high byte. Raises ValueError naming the offending field.
+    ``is_bigendian`` and keeps its high byte. Raises :class:`RefusedInputError` naming the
+    offending field, of kind ``encoding``, ``size``, ``step`` or ``data_length``.
     """
     encoding = _field(msg, "encoding")
     layout = _ENCODINGS.get(encoding)
     if layout is None:
-        raise ValueError(
+        raise RefusedInputError(
+            "encoding",
             f"image encoding {encoding!r} is not supported; supported encodings: "
-            f"{', '.join(SUPPORTED_ENCODINGS)}"
+            f"{', '.join(SUPPORTED_ENCODINGS)}",
         )
     height = _int_field(msg, "height", 1)
     width = _int_field(msg, "width", 1)
@@ -100,15 +104,17 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     itemsize = np.dtype(layout.dtype).itemsize
     row_bytes = width * layout.channels * itemsize
     if step < row_bytes:
-        raise ValueError(
+        raise RefusedInputError(
+            "step",
             f"image step {step} is smaller than width * bytes per pixel = {width} * "
-            f"{layout.channels * itemsize} = {row_bytes} for encoding {encoding!r}"
+            f"{layout.channels * itemsize} = {row_bytes} for encoding {encoding!r}",
         )
     data = _as_bytes(_field(msg, "data"))
     if data.size != height * step:
-        raise ValueError(
+        raise RefusedInputError(
+            "data_length",
             f"image data has {data.size} bytes, expected height * step = {height} * {step} = "
-            f"{height * step}"
+            f"{height * step}",
         )
     order = ">" if itemsize > 1 and _field(msg, "is_bigendian") else "<"
     pixels = np.ndarray(
@@ -160,20 +166,25 @@ def compressed_to_rgb(format: str, data: bytes) -> np.ndarray:
     if "compresseddepth" in label.replace(" ", "") or not any(
         k in label for k in _COMPRESSED_KINDS
     ):
-        raise ValueError(
+        raise RefusedInputError(
+            "format",
             f"compressed image format {format!r} is not supported; supported: jpeg, png "
-            "(optionally as image_transport's '<encoding>; <jpeg|png> compressed <encoding>')"
+            "(optionally as image_transport's '<encoding>; <jpeg|png> compressed <encoding>')",
         )
     buffer = _as_bytes(data)
     if buffer.size == 0:
-        raise ValueError("compressed image data is empty")
+        raise RefusedInputError("data", "compressed image data is empty")
     decoded = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if decoded is None:
-        raise ValueError(f"compressed image data ({buffer.size} bytes) is not a valid {format!r}")
+        raise RefusedInputError(
+            "data", f"compressed image data ({buffer.size} bytes) is not a valid {format!r}"
+        )
     if decoded.dtype == np.uint16:
         decoded = _high_byte(decoded)
     if decoded.dtype != np.uint8:
-        raise ValueError(f"compressed image decodes to unsupported dtype {decoded.dtype}")
+        raise RefusedInputError(
+            "data", f"compressed image decodes to unsupported dtype {decoded.dtype}"
+        )
     if decoded.ndim == 2:
         return np.ascontiguousarray(_gray(decoded[..., None]))
     channels = decoded.shape[2]
@@ -183,7 +194,9 @@ def compressed_to_rgb(format: str, data: bytes) -> np.ndarray:
         return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
     if channels == 4:
         return cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGB)
-    raise ValueError(f"compressed image decodes to {channels} channels; expected 1, 3 or 4")
+    raise RefusedInputError(
+        "data", f"compressed image decodes to {channels} channels; expected 1, 3 or 4"
+    )
 
 
 def resize_rgb(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -218,7 +231,11 @@ def try_cv_bridge(image_type: type) -> Callable[[Any], np.ndarray] | None:
         return None
 
     def convert(msg: Any) -> np.ndarray:
-        return np.asarray(bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8"), dtype=np.uint8)
+        try:
+            rgb = bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8")
+        except Exception as error:  # CvBridgeError and whatever OpenCV raises
+            raise RefusedInputError("bridge", f"cv_bridge: {error}") from None
+        return np.asarray(rgb, dtype=np.uint8)
 
     probe = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
     try:

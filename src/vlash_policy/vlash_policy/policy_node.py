@@ -11,6 +11,12 @@ The executor is the one source of its limits: every report carries its position 
 step limits, which the planner's roll-forward applies, so the policy has no limit parameters.
 When the measured Δ in micro-steps (Δ·q) exceeds the Δmax the checkpoint was trained with
 (:mod:`vlash_policy.trained_offset`), the node warns, naming both.
+
+Faults it survives: a malformed image or joint state is refused, logged (each kind at most every
+2 s) and counted on ``/diagnostics``; it never infers from an observation older than
+``max_observation_age_s`` (a camera that stopped), and an executor whose step counter went back
+(restarted) gets a fresh planner: a chunk still being inferred for the old clock is dropped, so
+no chunk is ever published for steps of a previous executor.
 """
 
 import queue
@@ -29,10 +35,13 @@ from vlash_policy.conversions import (
     executed_actions_arrays,
     executor_limits,
     fill_chunk_actions,
+    joint_positions,
 )
 from vlash_policy.embedded import default_checkpoint_dir
 from vlash_policy.image_conversion import compressed_to_rgb, image_to_rgb, try_cv_bridge
 from vlash_policy.inference_planner import ExecutorReport, InferencePlanner, InferenceRequest
+from vlash_policy.input_diagnostics import RefusedInputError
+from vlash_policy.node_diagnostics import NodeDiagnostics
 from vlash_policy.node_runner import parameter_descriptor, run_node
 from vlash_policy.observation_sync import Observation, ObservationSynchronizer
 from vlash_policy.policy_interface import FlowVLAPolicy
@@ -43,6 +52,8 @@ from vlash_policy.trained_offset import offset_beyond_training, trained_max_offs
 
 # The Δ·q > Δmax warning is repeated at most this often while it lasts.
 _OFFSET_WARNING_PERIOD_S = 30.0
+# A lasting condition (stale observations, ...) is recalled at most this often.
+_CONDITION_LOG_PERIOD_S = 5.0
 
 PARAMETERS = [
     (
@@ -111,6 +122,15 @@ PARAMETERS = [
             "Largest stamp gap when pairing images and joint states.", floats=(0.0, 10.0)
         ),
     ),
+    (
+        "max_observation_age_s",
+        1.0,
+        parameter_descriptor(
+            "Never infer from an observation older than this, measured against the executor's "
+            "latest tick (a camera or joint states that stopped; 0 disables).",
+            floats=(0.0, 60.0),
+        ),
+    ),
 ]
 
 
@@ -119,6 +139,8 @@ class _Job:
     request: InferenceRequest
     observation: Observation
     control_period: float
+    epoch: int
+    """The planner (executor clock) it was planned on; a newer one drops the result."""
 
 
 class PolicyNode(Node):
@@ -142,6 +164,7 @@ class PolicyNode(Node):
             seed=p["seed"],
         )
         config = self._policy.config
+        self._check_against_horizon(p, config.horizon)
         self._joint_names = list(config.joint_names)
         self._action_space = parse_action_space(config.action_space)
         self._cameras = list(config.camera_names)
@@ -156,12 +179,15 @@ class PolicyNode(Node):
         )
         self._trained_offset = trained_max_offset(model_path)
         self._planner: InferencePlanner | None = None
+        self._epoch = 0
+        """Planners built so far: one per executor clock (a restarted executor counts anew)."""
         # The planner is shared by the callbacks and the inference worker.
         self._planner_lock = threading.Lock()
         self._limits_key: tuple[list[float], ...] | None = None
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=1)
         self._next_chunk_id = 1
         self._bridge = try_cv_bridge(Image)
+        self._diagnostics = NodeDiagnostics(self, extra=self._diagnostic_values)
 
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._chunk_pub = self.create_publisher(ActionChunk, "vlash/action_chunk", reliable)
@@ -190,8 +216,29 @@ class PolicyNode(Node):
                 f"({self._trained_offset.source})"
             )
 
+    @staticmethod
+    def _check_against_horizon(p: dict, horizon: int) -> None:
+        """Refuse step parameters the checkpoint's chunk length makes meaningless."""
+        for name in ("fixed_delay_steps", "execution_horizon", "quantization"):
+            low = 1 if name == "quantization" else 0
+            if not low <= p[name] <= horizon:
+                raise ValueError(
+                    f"parameter {name}={p[name]} must be in [{low}, {horizon}]: the checkpoint's "
+                    f"chunks have horizon {horizon}"
+                )
+
+    def _diagnostic_values(self) -> dict[str, str]:
+        planner = self._planner
+        step = None if planner is None else planner.latest_step
+        return {
+            "executor_clocks": str(self._epoch),
+            "executor_step": "none" if step is None else str(step),
+        }
+
     # --- callbacks: buffer and decide, never infer ------------------------------------------
     def _on_image(self, camera: str, msg) -> None:
+        source = type(msg).__name__
+        self._diagnostics.received(source)
         try:
             if isinstance(msg, CompressedImage):
                 rgb = compressed_to_rgb(msg.format, bytes(msg.data))
@@ -199,34 +246,39 @@ class PolicyNode(Node):
                 rgb = self._bridge(msg)
             else:
                 rgb = image_to_rgb(msg)
-        except ValueError as error:
-            self.get_logger().error(f"camera {camera}: {error}", throttle_duration_sec=5.0)
+        except (ValueError, TypeError) as error:
+            self._diagnostics.refuse(source, error, label=f"of camera {camera}")
             return
         self._sync.add_image(camera, stamp_seconds(msg.header.stamp), rgb)
 
     def _on_joint_state(self, msg: JointState) -> None:
-        index = {name: i for i, name in enumerate(msg.name)}
-        missing = [n for n in self._joint_names if n not in index]
-        if missing:
-            self.get_logger().error(
-                f"joint_states lacks the model's joints {missing}", throttle_duration_sec=5.0
-            )
+        self._diagnostics.received("JointState")
+        try:
+            positions = joint_positions(msg.name, msg.position, self._joint_names)
+        except RefusedInputError as error:
+            self._diagnostics.refuse("JointState", error)
             return
-        positions = [msg.position[index[n]] for n in self._joint_names]
-        self._sync.add_joint_state(stamp_seconds(msg.header.stamp), np.asarray(positions))
+        self._sync.add_joint_state(stamp_seconds(msg.header.stamp), positions)
 
     def _on_feedback(self, msg: ExecutedActions) -> None:
+        self._diagnostics.received("ExecutedActions")
         if list(msg.joint_names) != self._joint_names:
-            self.get_logger().error(
-                f"ExecutedActions.joint_names {list(msg.joint_names)} differ from the model's "
-                f"{self._joint_names}",
-                throttle_duration_sec=5.0,
+            self._diagnostics.refuse(
+                "ExecutedActions",
+                RefusedInputError(
+                    "joint_names",
+                    f"ExecutedActions.joint_names {list(msg.joint_names)} differ from the "
+                    f"model's {self._joint_names}",
+                ),
             )
             return
         with self._planner_lock:
             job = self._absorb(msg)
-        if job is not None:
-            self._jobs.put_nowait(job)
+            if job is not None:
+                try:
+                    self._jobs.put_nowait(job)
+                except queue.Full:  # the worker still holds a job of an earlier planner
+                    self._planner.mark_finished(None)
 
     def _absorb(self, msg: ExecutedActions) -> _Job | None:
         """Feed one report to the planner; the inference job it starts, if any (under the lock)."""
@@ -234,7 +286,7 @@ class PolicyNode(Node):
             planner = self._planner_for(msg)
             arrays = executed_actions_arrays(msg)
         except ValueError as error:
-            self.get_logger().error(f"executor report ignored: {error}", throttle_duration_sec=5.0)
+            self._diagnostics.refuse("ExecutedActions", error)
             return None
         report = ExecutorReport(
             step=msg.step,
@@ -252,31 +304,57 @@ class PolicyNode(Node):
         observation = self._sync.latest(not_after_s=planner.clock.latest_stamp)
         if observation is None:
             return None
+        age = planner.clock.latest_stamp - observation.stamp_s
+        limit = self._params["max_observation_age_s"]
+        if limit and age > limit:
+            self._diagnostics.add("stale_observations")
+            self.get_logger().warning(
+                f"not inferring: the newest observation is {age:.2f} s older than the executor's "
+                f"latest tick (max_observation_age_s {limit}); camera or joint states stopped?",
+                throttle_duration_sec=_CONDITION_LOG_PERIOD_S,
+            )
+            return None
         source_step = planner.clock.source_step(observation.stamp_s)
         if source_step is None:
             return None
         request = planner.plan(source_step=source_step, measured_state=observation.state)
         self._check_offset(request.delay_steps)
         planner.mark_started()
-        return _Job(request, observation, msg.control_period)
+        return _Job(request, observation, msg.control_period, self._epoch)
 
     def _planner_for(self, msg: ExecutedActions) -> InferencePlanner:
-        """The planner, built at the first report, rolling forward with the reported limits.
+        """The planner of the executor's clock, rolling forward with the reported limits.
 
-        The step time comes from the first report's ``control_period``; the limits from every
-        report, re-applied when they change (an executor restarted with other limits). Raises
-        ``ValueError`` (and changes nothing) when the report's limits are missing or invalid.
+        A planner is built at the first report, with its ``control_period`` as the step time,
+        and again when the step counter goes back (the executor restarted): everything the old
+        one knew is in steps of the old clock. The limits come from every report, re-applied
+        when they change. Raises ``ValueError`` (and changes nothing) when the report's limits
+        are missing or invalid.
         """
         key = (
             list(msg.position_lower),
             list(msg.position_upper),
             list(msg.max_step_per_tick),
         )
-        if key != self._limits_key:
-            limits = executor_limits(msg)
-            if self._planner is None:
-                self._planner = self._new_planner(msg.control_period)
+        limits = executor_limits(msg) if key != self._limits_key else None
+        restarted = (
+            self._planner is not None
+            and self._planner.latest_step is not None
+            and msg.step < self._planner.latest_step
+        )
+        if self._planner is None or restarted:
+            planner = self._new_planner(msg.control_period)
+            planner.limits = limits if limits is not None else self._planner.limits
+            if restarted:
+                self._diagnostics.add("executor_restarts")
+                self.get_logger().warning(
+                    f"executor step went back from {self._planner.latest_step} to {msg.step}: "
+                    "it restarted; re-synchronising on its new clock"
+                )
+            self._planner, self._epoch = planner, self._epoch + 1
+        elif limits is not None:
             self._planner.limits = limits
+        if limits is not None:
             self._limits_key = key
             self.get_logger().info(
                 "rolling forward with the executor's limits: position "
@@ -332,7 +410,8 @@ class PolicyNode(Node):
             # A failed inference is logged; the node keeps serving the next observation.
             except Exception as error:
                 with self._planner_lock:
-                    self._planner.mark_finished(None)
+                    if job.epoch == self._epoch:
+                        self._planner.mark_finished(None)
                 self.get_logger().error(f"inference failed: {error!r}", throttle_duration_sec=2.0)
 
     def _infer(self, job: _Job) -> None:
@@ -377,13 +456,24 @@ class PolicyNode(Node):
         # is known to the planner before it may trigger again: a report in between would start
         # an inference rolled forward over the previous chunk, as if this one did not exist.
         with self._planner_lock:
+            if job.epoch != self._epoch:
+                # Planned on the clock of an executor that has restarted since: its steps mean
+                # nothing to the new one. The new planner does not wait for this job.
+                self._diagnostics.add("chunks_dropped_after_executor_restart")
+                self.get_logger().warning(
+                    f"dropped the chunk for steps {request.start_step}.. of the previous "
+                    "executor clock"
+                )
+                return
             self._planner.on_published(
                 chunk_id=chunk_id,
                 start_step=request.start_step,
                 actions=np.asarray(result.actions, dtype=np.float32),
             )
             self._planner.mark_finished(latency)
-        self._chunk_pub.publish(msg)
+            # Published under the lock: a restart detected meanwhile cannot slip between.
+            self._chunk_pub.publish(msg)
+            self._diagnostics.add("chunks_published")
         self._publish_rolled(request, msg.header.stamp)
 
     def _publish_rolled(self, request: InferenceRequest, stamp) -> None:
