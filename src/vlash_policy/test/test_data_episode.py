@@ -57,3 +57,17 @@ def test_check_compatible_names_the_mismatch():
         check_compatible([_episode(), _episode(images={"front": np.zeros((3, 6, 5, 3), np.uint8)})])
     with pytest.raises(ValueError, match="not be empty"):
         check_compatible([])
+
+
+def test_commanded_states_are_the_previous_commands():
+    actions = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    measured = np.array([[0.5, 0.5], [0.9, 1.8], [2.7, 3.5]])  # lagging the commands
+    ep = _episode(states=measured, actions=actions, action_space="absolute")
+    commanded = ep.with_commanded_states()
+    np.testing.assert_array_equal(commanded.states, [[0.5, 0.5], [1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(commanded.actions, actions)
+    np.testing.assert_array_equal(ep.states, measured.astype(np.float32))  # left as it was
+    with pytest.raises(ValueError, match="absolute actions"):
+        _episode().with_commanded_states()
+    with pytest.raises(ValueError, match="one state entry per action"):
+        _episode(states=np.zeros((3, 3)), action_space="absolute").with_commanded_states()

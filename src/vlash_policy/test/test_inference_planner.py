@@ -295,7 +295,8 @@ def test_naive_async_uses_the_executed_start_not_the_planned_one():
     assert req.start_step == 10  # aligned with the observation
     assert req.rollout.indices.tolist() == [1, 2]
     np.testing.assert_array_equal(req.rolled_state, CHUNK[2])
-    np.testing.assert_array_equal(req.conditioning_state, np.zeros(2))
+    # Stale by d steps: the command in force at the observation, not the measured lagging arm.
+    np.testing.assert_array_equal(req.conditioning_state, CHUNK[0])
 
 
 def test_rtc_effective_start_from_dropped_overlap():
@@ -382,11 +383,18 @@ def test_conditioning_state_per_strategy(name, rolled, start_offset):
     deltas = np.ones((6, 2))
     planner.on_published(chunk_id=0, start_step=4, actions=deltas)
     _feed(planner, [(4, 0, 0, [1.0, 1.0]), (5, 0, 1, [2.0, 2.0])])
-    s = np.array([2.0, 2.0])
+    # The arm lags its last command [2, 2]: every strategy conditions on the command.
+    s = np.array([1.5, 1.5])
     req = planner.plan(source_step=6, measured_state=s)
     assert req.start_step == 6 + start_offset
-    np.testing.assert_allclose(req.rolled_state, s + 3.0)
-    np.testing.assert_allclose(req.conditioning_state, s + 3.0 if rolled else s)
+    np.testing.assert_allclose(req.rolled_state, [5.0, 5.0])
+    np.testing.assert_allclose(req.conditioning_state, [5.0, 5.0] if rolled else [2.0, 2.0])
+
+
+def test_conditioning_is_the_measured_state_before_any_command():
+    planner = _planner("sync", delay=2)
+    req = planner.plan(source_step=0, measured_state=np.array([0.3, -0.2]))
+    np.testing.assert_array_equal(req.conditioning_state, [0.3, -0.2])
 
 
 # The property that s_{t+Δ} is exactly the executor's command at t + Δ - 1, with the velocity

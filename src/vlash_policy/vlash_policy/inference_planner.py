@@ -112,7 +112,8 @@ class InferenceRequest:
     from the arm, is not reported)."""
     rollout: Rollout
     conditioning_state: np.ndarray
-    """The state the model is conditioned on: rolled for ``vlash``, measured otherwise."""
+    """The state the model is conditioned on: rolled for ``vlash``; otherwise the command in force
+    before t (the measured state before any command is known)."""
     previous_chunk: np.ndarray | None
     """For ``rtc``: the running chunk's actions aligned with the new chunk's indices."""
     previous_valid: int
@@ -295,13 +296,15 @@ class InferencePlanner:
             action_dim=self._joints,
         )
         rollout = self._roll_out(source_step, source_step + delay, measured[driven])
-        rolled = measured.copy()
+        # The command in force before t is where the arm is driven (it lags its commands):
+        # the state every strategy conditions on (``Episode.with_commanded_states`` trains on
+        # the same), taken at t by sync and naive async, rolled forward to t+Δ by VLASH.
+        current = measured.copy()
+        if (held := self._command_before(source_step)) is not None:
+            current[driven] = held
+        rolled = current.copy()
         if len(rollout):
             rolled[driven] = rollout.commands[-1]
-        elif (held := self._command_before(source_step)) is not None:
-            # No action runs in [t, t+Δ): the executor holds the command in force before t,
-            # which is where the arm goes, not where it was measured (it lags its commands).
-            rolled[driven] = held
         previous, valid = (
             self._aligned_previous(start) if self.strategy.uses_guidance else (None, 0)
         )
@@ -312,7 +315,7 @@ class InferencePlanner:
             measured_state=measured,
             rolled_state=rolled,
             rollout=rollout,
-            conditioning_state=rolled if self.strategy.conditions_on_rolled_state else measured,
+            conditioning_state=rolled if self.strategy.conditions_on_rolled_state else current,
             previous_chunk=previous,
             previous_valid=valid,
         )

@@ -7,6 +7,7 @@ that same step.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -102,6 +103,29 @@ class Episode:
     def cameras(self) -> tuple[str, ...]:
         """Camera names in sorted order, the order images are stacked in a batch."""
         return tuple(sorted(self.images))
+
+    def with_commanded_states(self) -> Episode:
+        """The episode with ``s_t`` := the command in force before step ``t`` (``a_{t-1}``).
+
+        This is the state the policy is conditioned on when deployed
+        (:class:`vlash_policy.inference_planner.InferencePlanner`): a position-controlled arm is
+        driven toward its last command and lags it, so the command, not the lagging measurement,
+        is where a new chunk continues from, and VLASH's rolled-forward state ``s_{t+Δ}`` is the
+        command of step ``t+Δ-1``. With it the offset branches' ``s_{t+δ} = a_{t+δ-1}`` are
+        exactly the rolled states of deployment. ``s_0`` stays measured (nothing commanded yet).
+        Needs ABSOLUTE actions with one state entry per action.
+        """
+        if self.action_space is not ActionSpace.ABSOLUTE:
+            raise ValueError(
+                f"commanded states need absolute actions, got {self.action_space.name.lower()}"
+            )
+        if self.action_dim != self.state_dim:
+            raise ValueError(
+                f"commanded states need one state entry per action, got state dim "
+                f"{self.state_dim} and action dim {self.action_dim}"
+            )
+        states = np.concatenate([self.states[:1], self.actions[:-1]])
+        return dataclasses.replace(self, states=states)
 
 
 def _float_matrix(name: str, value: object) -> np.ndarray:

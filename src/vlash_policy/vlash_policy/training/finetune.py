@@ -121,10 +121,14 @@ class _StageLoss(nn.Module):
 
 def load_episodes(options: FinetuneOptions) -> list[Episode]:
     if options.dataset == "synthetic":
-        return synthetic_episodes(
+        episodes = synthetic_episodes(
             options.synthetic_episodes, seed=options.seed, num_joints=options.synthetic_joints
         )
-    return read_lerobot_dataset(options.dataset)
+    else:
+        episodes = read_lerobot_dataset(options.dataset)
+    if options.commanded_states:
+        episodes = [ep.with_commanded_states() for ep in episodes]
+    return episodes
 
 
 def split_episodes(

@@ -40,6 +40,9 @@ class FinetuneOptions:
         relative_actions: a new model learns chunks as displacements from their conditioning
             state (``vlash_policy.data.normalization``; absolute action space only). A
             checkpoint keeps the convention it was trained with.
+        commanded_states: condition on the command in force before each step instead of the
+            measured state (``Episode.with_commanded_states``: what the deployed policy is fed);
+            absolute-action datasets only.
         max_offset: Δmax of VLASH Sec. 4.2 (0 disables offset augmentation).
         shared_observation: pack all Δmax+1 offsets behind one observation (VLASH Sec. 4.3)
             instead of one random offset per sample.
@@ -67,6 +70,7 @@ class FinetuneOptions:
     model_config: str = ""
     init_checkpoint: str = INIT_DEFAULT
     relative_actions: bool = False
+    commanded_states: bool = True
     max_offset: int = 3
     shared_observation: bool = True
     unified: bool = True
