@@ -27,7 +27,7 @@ export OMP_NUM_THREADS=1
 
 WORK="${WORK:-$ROOT/outputs/default_model}"
 DEST="${DEST:-$ROOT/src/vlash_policy/checkpoints/so101_whack_a_mole}"
-EPISODES="${EPISODES:-80}"
+EPISODES="${EPISODES:-160}"
 EPISODE_STEPS="${EPISODE_STEPS:-300}"
 POLICY_STEPS="${POLICY_STEPS:-12000}"
 SAVE_EVERY="${SAVE_EVERY:-2000}"
@@ -39,7 +39,8 @@ EVAL_EPISODES="${EVAL_EPISODES:-16}"
 EVAL_STEPS="${EVAL_STEPS:-600}"
 FINETUNE=(python -m vlash_policy.training.finetune --config src/vlash_policy/config/finetune.yaml
     --dataset="$WORK/demos" --max_offset=3 --shared_observation=true --unified=true
-    --sfm_fraction=0.7 --batch_size="$BATCH" --seed=0 --val_episodes=2)
+    --commanded_states=true --sfm_fraction=0.7 --batch_size="$BATCH" --weight_decay=0.01 \
+    --seed=0 --val_episodes=2)
 
 rm -rf "$WORK"
 mkdir -p "$WORK"
@@ -48,15 +49,15 @@ stage_times=()
 mark() { stage_times+=("\"$1\": $SECONDS"); echo "[default-model] $1 done at ${SECONDS}s"; }
 
 # 1. Demonstrations: IK expert at 1 rad/s peak joint speed, sync, d = 0, with DART-style
-# planning noise so the data shows recoveries.
+# planning noise so the data shows recoveries; one recording process per core.
 python -m vlash_executor.sim.demonstrations --episodes "$EPISODES" --steps "$EPISODE_STEPS" \
-    --out "$WORK/demos" --seed 1000 --state-noise 0.03
+    --out "$WORK/demos" --seed 1000 --state-noise 0.03 --workers "$(nproc)"
 mark demonstrations
 
-# 2. Policy stage: the convolutional vision stem (config/so101_whack_a_mole_vla.json), chunks
-# as displacements from their state, 70 % of the branches as plain SFM (the rest Algorithm 2's
-# masks), cosine learning rate after a short warm-up; joints, camera and action space come from
-# the data.
+# 2. Policy stage: the convolutional vision stem (config/so101_whack_a_mole_vla.json), states
+# = the command in force (as deployed), chunks as displacements from that state, 70 % of the
+# branches as plain SFM (the rest Algorithm 2's masks), cosine learning rate after a short
+# warm-up, light weight decay; joints, camera and action space come from the data.
 "${FINETUNE[@]}" --stage=policy --init_checkpoint=none --relative_actions=true \
     --model_config=src/vlash_policy/config/so101_whack_a_mole_vla.json \
     --steps="$POLICY_STEPS" --lr="$LR" --lr_schedule=cosine --warmup_steps=300 \
@@ -88,9 +89,12 @@ cp "$WORK/curve.json" "$DEST/learning_curve.json"
 cp "$WORK/learning_curve.png" "$DEST/learning_curve.png"
 mark install
 
-# 6. Held-out evaluation on the standard task (2 s target lifetime, 3 cm), no delay.
+# 6. Held-out evaluation on the standard task (2 s target lifetime, 3 cm), no delay, with the
+# scripted expert (the demonstrator, privileged target position) on the same episodes beside it.
 python -m vlash_executor.sim.evaluate --checkpoint "$DEST" --strategies sync vlash --delays 0 \
     --episodes "$EVAL_EPISODES" --steps "$EVAL_STEPS" --seed 0 --json "$DEST/eval_standard.json"
+python -m vlash_executor.sim.evaluate --policy expert --strategies sync vlash --delays 0 \
+    --episodes "$EVAL_EPISODES" --steps "$EVAL_STEPS" --seed 0 --json "$DEST/eval_expert.json"
 mark evaluate
 
 losses="$(tail -n 1 "$WORK/policy.log"), $(tail -n 1 "$WORK/rater.log")"
