@@ -94,6 +94,16 @@ class RosTestGraph:
                 )
             self._executor.spin_once(timeout_sec=0.05)
 
+    def spin_once(self, timeout_s: float = 0.0) -> None:
+        """Handle what arrived (up to one callback), waiting at most ``timeout_s`` for it."""
+        self._start_observer()
+        self._executor.spin_once(timeout_sec=timeout_s)
+
+    def spin_for(self, seconds: float) -> None:
+        """Spin the observer node for ``seconds`` (failing if a process exits meanwhile)."""
+        deadline = time.monotonic() + seconds
+        self.spin_until(lambda: time.monotonic() >= deadline, seconds + 60.0, "spin_for")
+
     def interrupt(self, process: ManagedProcess, timeout_s: float = 30.0) -> int:
         """SIGINT ``process`` (a node shuts down cleanly), wait for it, return its exit code.
 
@@ -103,6 +113,13 @@ class RosTestGraph:
         self._interrupted.append(process)
         if process.popen.poll() is None:
             os.killpg(process.popen.pid, signal.SIGINT)
+        return process.popen.wait(timeout=timeout_s)
+
+    def kill(self, process: ManagedProcess, timeout_s: float = 30.0) -> int:
+        """SIGKILL ``process``'s group (a crash), wait for it; later waits accept its exit."""
+        self._interrupted.append(process)
+        if process.popen.poll() is None:
+            os.killpg(process.popen.pid, signal.SIGKILL)
         return process.popen.wait(timeout=timeout_s)
 
     def wait_for_topic(self, topic: str, timeout_s: float = 20.0) -> None:

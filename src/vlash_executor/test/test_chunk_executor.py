@@ -469,6 +469,7 @@ def _decode(msg: SimpleNamespace) -> IncomingChunk:
         ({"joint_names": ["a", "c"]}, "joint_names", "differ from the executor's"),
         ({"strategy": "sync"}, "strategy", "'sync' differs"),
         ({"control_period": 0.02}, "control_period", "planned for another rate"),
+        ({"control_period": math.nan}, "control_period", "nan s differs"),
         ({"action_space": 9}, "action_space", "action_space code 9 is not valid"),
         ({"horizon": 0, "actions": []}, "empty", "horizon must be > 0"),
         ({"action_dim": 3}, "shape", "6 values but horizon\\*action_dim = 3\\*3"),

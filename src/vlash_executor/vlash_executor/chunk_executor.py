@@ -113,7 +113,11 @@ def decode_chunk(
             f"ActionChunk.strategy {msg.strategy!r} differs from the executor's strategy "
             f"{strategy.name!r}",
         )
-    if msg.control_period and abs(msg.control_period - control_period_s) > 1e-3 * control_period_s:
+    # ``not <=`` refuses NaN too; 0 is unset.
+    if (
+        msg.control_period
+        and not abs(msg.control_period - control_period_s) <= 1e-3 * control_period_s
+    ):
         raise RefusedInputError(
             "control_period",
             f"ActionChunk.control_period {msg.control_period} s differs from the executor's "

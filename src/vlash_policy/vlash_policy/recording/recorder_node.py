@@ -136,10 +136,14 @@ class RecorderNode(Node):
 
 
 def drain(executor: SingleThreadedExecutor, node: RecorderNode) -> None:
-    """Run callbacks until a spin slice delivers nothing: keep what DDS already received."""
+    """Run callbacks until none is ready: keep what DDS already received, then stop.
+
+    Without waiting: on a live graph (30 Hz executor reports) a message arrives within every
+    wait slice, and a drain that waited for a quiet slice never ended.
+    """
     while True:
         before = node.total
-        executor.spin_once(timeout_sec=_SPIN_SLICE_S)
+        executor.spin_once(timeout_sec=0.0)
         if node.total == before:
             return
 
