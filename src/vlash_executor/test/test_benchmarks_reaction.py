@@ -39,6 +39,7 @@ def _report(step: int, ns: int, chunk_index: tuple[int, int] | None, lateness: f
     # Every report executes an action: rosbags rejects rclpy's CDR of a report whose arrays are
     # all empty (a padding difference for an empty float64[]), so the timeline has no hold.
     msg = ExecutedActions(step=step, control_period=0.02, tick_lateness=lateness, joint_names=["j"])
+    msg.position_lower, msg.position_upper, msg.max_step_per_tick = [-3.0], [3.0], [0.1]
     msg.holding = chunk_index is None
     if chunk_index is not None:
         msg.steps, msg.chunk_ids, msg.indices = [step], [chunk_index[0]], [chunk_index[1]]

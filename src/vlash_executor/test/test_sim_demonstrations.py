@@ -37,7 +37,10 @@ def test_episode_follows_the_step_convention(env):
         observation = replay.reset(seed=3)
         for t in range(episode.length):
             np.testing.assert_allclose(episode.states[t], observation.joint_positions, atol=1e-5)
-            np.testing.assert_array_equal(episode.images[CAMERA][t], observation.image)
+            # Software rasterisation can flip an edge pixel of the 1 px thin target stem between
+            # two envs; a frame from another step differs wherever the arm moved.
+            differing = np.mean(episode.images[CAMERA][t] != observation.image)
+            assert differing < 1e-3, f"frame {t}: {100 * differing:.2f} % of values differ"
             observation = replay.step(episode.actions[t]).observation
     finally:
         replay.close()
