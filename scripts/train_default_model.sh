@@ -49,9 +49,10 @@ stage_times=()
 mark() { stage_times+=("\"$1\": $SECONDS"); echo "[default-model] $1 done at ${SECONDS}s"; }
 
 # 1. Demonstrations: IK expert at 1 rad/s peak joint speed, sync, d = 0, with DART-style
-# planning noise so the data shows recoveries; one recording process per core.
+# planning noise so the data shows recoveries; one recording process per core (`nproc --all`:
+# plain nproc honours the OMP_NUM_THREADS=1 set above).
 python -m vlash_executor.sim.demonstrations --episodes "$EPISODES" --steps "$EPISODE_STEPS" \
-    --out "$WORK/demos" --seed 1000 --state-noise 0.03 --workers "$(nproc)"
+    --out "$WORK/demos" --seed 1000 --state-noise 0.03 --workers "$(nproc --all)"
 mark demonstrations
 
 # 2. Policy stage: the convolutional vision stem (config/so101_whack_a_mole_vla.json), states
