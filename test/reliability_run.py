@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import array
 import json
+import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -400,20 +402,36 @@ class Run:
             ok=held is not None and held.step <= back_step and not stale,
         )
 
-    def late_chunk(self) -> None:
-        _, newest = self.policy_chunks[-1]
-        passed_before = self.counts("executor").get("passed_chunks", 0)
-        step = self.step
-        msg = ActionChunk(**_late_chunk_fields(newest))
-        self.chunk_pub.publish(msg)
-        counted = self.wait_counts("executor", "passed_chunks", passed_before + 1)
-        self.wait_step(step + 30)
+    def late_chunk(self, policy: str) -> None:
+        """The policy stalls (SIGSTOP) and a chunk of its own arrives after all its steps.
+
+        Conditioned with the policy's newest chunk (so it is neither older nor from the future)
+        but for steps already passed; then the policy resumes (SIGCONT).
+        """
+        group = self.processes[policy].popen.pid
+        os.killpg(group, signal.SIGSTOP)
+        try:
+            self.graph.spin_for(0.5)  # the newest chunk it sent has arrived
+            _, newest = self.policy_chunks[-1]
+            passed_before = self.counts("executor").get("passed_chunks", 0)
+            step = self.step
+            self.chunk_pub.publish(ActionChunk(**_late_chunk_fields(newest)))
+            counted = self.wait_counts("executor", "passed_chunks", passed_before + 1)
+        finally:
+            os.killpg(group, signal.SIGCONT)
+        resumed_step = self.step
+        self.graph.spin_until(
+            lambda: first_execution(self.ticks(self.epoch), from_step=resumed_step),
+            WAIT_S,
+            "the policy's next chunk executing after the late one",
+        )
         ticks = self.ticks(self.epoch)
         ran = [t.step for t in ticks if LATE_CHUNK_ID in t.chunk_ids]
         self.fault(
             "chunk arriving after all its steps",
-            step,
-            first_execution(ticks, from_step=step + 1),
+            resumed_step,
+            first_execution(ticks, from_step=resumed_step),
+            sent_at_step=step,
             actions_executed=len(ran),
             counted_as_passed=counted - passed_before,
             ok=not ran and counted == passed_before + 1,
@@ -456,6 +474,7 @@ class Run:
     def executor_restart(self, name: str, new_name: str) -> None:
         kill_step = self.step
         self.graph.kill(self.processes[name])
+        self.graph.spin_for(1.0)  # what the dead executor sent is in before the new one starts
         self.epoch += 1
         self.reports.append([])
         self.commands.append([])
@@ -496,16 +515,18 @@ class Run:
         specs = ", ".join(f"'{topic}:{msgtype}'" for topic, msgtype in RECORDED.items())
         cmd = [sys.executable, "-m", "vlash_policy.recording.recorder_node", "--ros-args"]
         cmd += ["-p", f"output_dir:={bag}", "-p", f"topics:=[{specs}]", "-p", "qos_depth:=100000"]
-        recorder = self.graph.processes.start("recorder", cmd, self.graph.env)
         publisher = self.node.create_publisher(JointState, BURST_TOPIC, KEEP_ALL)
+        before = {topic: self.node.count_subscribers(topic) for topic in RECORDED}
+        recorder = self.graph.processes.start("recorder", cmd, self.graph.env)
         self.graph.spin_until(
             lambda: (
-                all(self.node.count_subscribers(t) >= 1 for t in RECORDED)
+                all(self.node.count_subscribers(t) > n for t, n in before.items())
                 and publisher.get_subscription_count() > 0
             ),
             START_TIMEOUT_S,
             "recorder subscribed to every topic",
         )
+        self.graph.spin_for(1.0)  # every publisher matched the recorder, both ways
         step = self.step
         for i in range(burst):  # as fast as this process publishes, the loop running meanwhile
             publisher.publish(self._stamped(JointState(name=["seq"], position=[float(i)])))
@@ -570,7 +591,7 @@ class Run:
         sensors_done = time.monotonic()
         self.wait_policy_chunk(sensors_done, "a policy chunk after the hostile sensor inputs")
         phase("camera stop", self.camera_stop)
-        phase("late chunk", self.late_chunk)
+        phase("late chunk", lambda: self.late_chunk("policy"))
         phase("policy kill", lambda: self.policy_kill("policy", "policy_2"))
         phase("executor restart", lambda: self.executor_restart("executor", "executor_2"))
         phase("recorder", lambda: self.recorder_sigint(burst=max(200, images)))

@@ -65,10 +65,23 @@ class ExecutorNode(LifecycleNode):
                 f"{', '.join(command_output.COMMAND_INTERFACES)}"
             )
         joints = len(self._joint_names)
+        lower = per_joint("parameter position_lower", p["position_lower"], joints)
+        upper = per_joint("parameter position_upper", p["position_upper"], joints)
+        velocity = per_joint("parameter max_joint_velocity", p["max_joint_velocity"], joints)
+        if not np.all(lower <= upper):
+            raise ValueError(
+                f"parameters position_lower {lower.tolist()} and position_upper "
+                f"{upper.tolist()}: lower must not exceed upper for any joint"
+            )
+        if not np.all((velocity > 0) & np.isfinite(velocity)):
+            raise ValueError(
+                f"parameter max_joint_velocity must be in (0, inf) rad/s for every joint, "
+                f"got {velocity.tolist()}"
+            )
         limits = SafetyLimits.from_velocity(
-            lower=per_joint("parameter position_lower", p["position_lower"], joints),
-            upper=per_joint("parameter position_upper", p["position_upper"], joints),
-            max_velocity=per_joint("parameter max_joint_velocity", p["max_joint_velocity"], joints),
+            lower=lower,
+            upper=upper,
+            max_velocity=velocity,
             control_period_s=self._period,
             joint_count=joints,
         )

@@ -86,6 +86,14 @@ def test_corrupt_weights_file_is_named(saved):
         load_checkpoint(directory)
 
 
+def test_truncated_weights_file_is_named(saved):
+    _, _, directory = saved
+    weights = directory / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=r"model\.safetensors is not a readable safetensors"):
+        load_checkpoint(directory)
+
+
 def test_pickle_is_never_loaded(saved):
     _, _, directory = saved
     state = load_file(str(directory / "model.safetensors"))

@@ -40,6 +40,7 @@ from vlash_policy.recording.bag_io import (
 
 # Spin slice while recording: bounds how late a SIGINT is noticed, not how messages are taken.
 _SPIN_SLICE_S = 0.1
+_DRAIN_LIMIT_S = 2.0
 
 PARAMETERS = [
     (
@@ -136,14 +137,16 @@ class RecorderNode(Node):
 
 
 def drain(executor: SingleThreadedExecutor, node: RecorderNode) -> None:
-    """Run callbacks until none is ready: keep what DDS already received, then stop.
+    """Run callbacks until a spin slice delivers nothing: keep what DDS already received.
 
-    Without waiting: on a live graph (30 Hz executor reports) a message arrives within every
-    wait slice, and a drain that waited for a quiet slice never ended.
+    At most ``_DRAIN_LIMIT_S``: on a live graph (30 Hz executor reports) a message arrives
+    within every slice, and a drain that waited for a quiet one never ended. What was already
+    received when the signal came is taken within milliseconds.
     """
-    while True:
+    deadline = time.monotonic() + _DRAIN_LIMIT_S
+    while time.monotonic() < deadline:
         before = node.total
-        executor.spin_once(timeout_sec=0.0)
+        executor.spin_once(timeout_sec=_SPIN_SLICE_S)
         if node.total == before:
             return
 
