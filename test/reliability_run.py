@@ -117,6 +117,7 @@ class Run:
         self.faults: list[dict[str, Any]] = []
         self.expected_exits: set[str] = set()
         self._decoded: tuple[int, int, ExecutedActions] | None = None
+        self._ticks: list[list[Tick]] = []
         node.create_subscription(
             ExecutedActions,
             "/vlash/executed_actions",
@@ -182,11 +183,14 @@ class Run:
         return -1 if latest is None else latest.step
 
     def ticks(self, epoch: int) -> list[Tick]:
-        out = []
-        for raw in self.reports[epoch]:
+        """The reports of executor process ``epoch`` so far (decoded once each)."""
+        while len(self._ticks) <= epoch:
+            self._ticks.append([])
+        decoded = self._ticks[epoch]
+        for raw in self.reports[epoch][len(decoded) :]:
             msg = deserialize_message(raw, ExecutedActions)
-            out.append(Tick(msg.step, msg.holding, msg.steps_left, tuple(msg.chunk_ids)))
-        return out
+            decoded.append(Tick(msg.step, msg.holding, msg.steps_left, tuple(msg.chunk_ids)))
+        return decoded
 
     def wait_step(self, step: int) -> None:
         self.graph.spin_until(lambda: self.step >= step, WAIT_S, f"executor step {step}")
