@@ -45,9 +45,11 @@ def _launch(env: dict[str, str], results: Path, *args: str) -> Path:
     out = _run(env, str(LAUNCHER), "--record", "--results-dir", str(results), *args)
     for name in ("sim_arm", "executor", "policy", "recorder"):
         assert re.search(rf"^vlash_launch: {name} ready after [\d.]+ s", out, re.M), out
-    assert re.search(r"^\[ *\d+ s\] running .* \| control [\d.]+ Hz .* chunks", out, re.M), out
+    # The live line; whether a "running" one falls inside the run depends on how long the
+    # policy took to load on a busy machine, so any status line counts.
+    assert re.search(r"^\[ *\d+ s\] \w+.* \| control [\d.-]+ Hz .* chunks", out, re.M), out
     summary = out[out.index("vlash_launch: summary") :]
-    assert re.search(r"policy +\d+ chunks", summary) and "bag " in summary, out
+    assert re.search(r"policy +[1-9]\d* chunks", summary) and "bag " in summary, out
     for pid in re.findall(r"started \w+ \(pid (\d+)\)", out):
         with pytest.raises(ProcessLookupError):
             os.killpg(int(pid), 0)  # the node's process group is gone, children included
