@@ -58,6 +58,16 @@ class Task:
     control_rate_hz: float = 30.0
     hit_radius_m: float = 0.03
 
+    def make_env(self, *, render: bool, image_size: int = 96) -> WhackAMoleEnv:
+        """The env that plays this task (``render``: camera frames of ``image_size`` px)."""
+        return WhackAMoleEnv(
+            render=render,
+            image_size=image_size,
+            control_rate_hz=self.control_rate_hz,
+            target_lifetime_s=self.target_lifetime_s,
+            hit_radius_m=self.hit_radius_m,
+        )
+
 
 @dataclass(frozen=True)
 class PolicySpec:
@@ -168,12 +178,7 @@ class _Workspace:
     def _build(self, spec: PolicySpec) -> tuple[WhackAMoleEnv, object]:
         task = self.task
         if spec.kind == "expert":
-            env = WhackAMoleEnv(
-                render=False,
-                control_rate_hz=task.control_rate_hz,
-                target_lifetime_s=task.target_lifetime_s,
-                hit_radius_m=task.hit_radius_m,
-            )
+            env = task.make_env(render=False)
             return env, ExpertChunkPolicy(env, horizon=spec.horizon)
         from vlash_policy.policy_interface import FlowVLAPolicy
 
@@ -182,14 +187,7 @@ class _Workspace:
             refine=spec.refine != "off",
             random_mask_p=RANDOM_MASK_P if spec.refine == "random" else None,
         )
-        env = WhackAMoleEnv(
-            render=True,
-            image_size=policy.config.image_size,
-            control_rate_hz=task.control_rate_hz,
-            target_lifetime_s=task.target_lifetime_s,
-            hit_radius_m=task.hit_radius_m,
-        )
-        return env, policy
+        return task.make_env(render=True, image_size=policy.config.image_size), policy
 
     def close(self) -> None:
         # Freeing the GL contexts before interpreter exit avoids EGL errors from finalizers.

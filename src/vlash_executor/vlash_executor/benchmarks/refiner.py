@@ -32,7 +32,6 @@ from vlash_executor.benchmarks.episodes import (
     summarise,
 )
 from vlash_executor.sim.simulated_loop import ExpertChunkPolicy, run_simulated_loop
-from vlash_executor.sim.so101_env import WhackAMoleEnv
 from vlash_policy.benchmarks import common
 from vlash_policy.policy_interface import FlowVLAPolicy, PolicyChunk
 
@@ -97,13 +96,7 @@ def rater_calibration(
 ) -> dict[str, object]:
     """How well the rater's confidence ranks the draft's per-token errors (module docstring)."""
     policy = FlowVLAPolicy(checkpoint, refine=True, seed=CALIBRATION_SEED)
-    env = WhackAMoleEnv(
-        render=True,
-        image_size=policy.config.image_size,
-        control_rate_hz=task.control_rate_hz,
-        target_lifetime_s=task.target_lifetime_s,
-        hit_radius_m=task.hit_radius_m,
-    )
+    env = task.make_env(render=True, image_size=policy.config.image_size)
     probe = _RatedDrafts(policy, ExpertChunkPolicy(env, horizon=policy.horizon))
     try:
         for episode in range(episodes):
