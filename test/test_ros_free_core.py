@@ -1,7 +1,8 @@
 """The algorithm library imports no ROS: only the node adapters may.
 
 Every module of the three Python packages is imported in a fresh interpreter, except the thin ROS
-adapters (``*_node.py`` and ``command_output.py``); afterwards no ROS client library or message
+adapters (``*_node.py`` and the helpers only nodes use: ``command_output.py``, ``node_runner.py``,
+``node_diagnostics.py``); afterwards no ROS client library or message
 package may have been loaded, directly or through another module.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("asyncvla_refiner", "vlash_policy", "vlash_executor")
-ROS_ADAPTERS = ("command_output", "node_runner")
+ROS_ADAPTERS = ("command_output", "node_runner", "node_diagnostics")
 ROS_MODULE_ROOTS = (
     "rclpy",
     "rcl_interfaces",
@@ -22,6 +23,7 @@ ROS_MODULE_ROOTS = (
     "geometry_msgs",
     "trajectory_msgs",
     "vlash_msgs",
+    "diagnostic_msgs",
     "launch",
     "launch_ros",
 )
