@@ -29,7 +29,8 @@ stamp_is() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
 step_apt() {
     # libegl1/libgl1-mesa-dri/libegl-mesa0: MuJoCo's offscreen EGL rendering on Mesa (MUJOCO_GL=egl).
     # cmake/g++/make: colcon build of the vlash_msgs interface package.
-    local pkgs="libegl1 libgl1-mesa-dri libegl-mesa0 cmake g++ make" missing="" p
+    # iproute2: the network-partition test's namespaces and veth pair (`ip netns`).
+    local pkgs="libegl1 libgl1-mesa-dri libegl-mesa0 cmake g++ make iproute2" missing="" p
     for p in $pkgs; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
             || missing="$missing $p"
