@@ -90,6 +90,22 @@ RECORDED = {
 }
 
 
+def write_executor_parameters(path: Path, **extra: object) -> Path:
+    """A parameter file for an armed vlash executor on the fault runs' joints and limits."""
+    params = {
+        "joint_names": list(JOINTS),
+        "control_rate_hz": RATE_HZ,
+        "strategy": "vlash",
+        "start_armed": True,
+        "position_lower": [LOWER] * len(JOINTS),
+        "position_upper": [UPPER] * len(JOINTS),
+        "max_joint_velocity": [MAX_VELOCITY] * len(JOINTS),
+        **extra,
+    }
+    path.write_text(yaml.safe_dump({"executor": {"ros__parameters": params}}))
+    return path
+
+
 class Run:
     """One fuzz and fault run; :meth:`execute` returns its JSON-ready result."""
 
@@ -207,18 +223,7 @@ class Run:
 
     # --- processes -------------------------------------------------------------------------------
     def start_executor(self, name: str) -> None:
-        params = {
-            "joint_names": list(JOINTS),
-            "control_rate_hz": RATE_HZ,
-            "strategy": "vlash",
-            "start_armed": True,
-            "position_lower": [LOWER] * len(JOINTS),
-            "position_upper": [UPPER] * len(JOINTS),
-            "max_joint_velocity": [MAX_VELOCITY] * len(JOINTS),
-            "max_chunk_lead_s": MAX_LEAD_S,
-        }
-        path = self.work / f"{name}.yaml"
-        path.write_text(yaml.safe_dump({"executor": {"ros__parameters": params}}))
+        path = write_executor_parameters(self.work / f"{name}.yaml", max_chunk_lead_s=MAX_LEAD_S)
         self.starts.append(self.arm.copy())
         self.processes[name] = self.graph.start_node(
             "vlash_executor",

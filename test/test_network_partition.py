@@ -24,8 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from reliability_run import JOINTS, LOWER, MAX_VELOCITY, PERIOD_S, RATE_HZ, UPPER
+from reliability_run import (
+    JOINTS,
+    LOWER,
+    MAX_VELOCITY,
+    PERIOD_S,
+    UPPER,
+    write_executor_parameters,
+)
 from ros_harness import ROOT
 from vlash_graph import find_executable
 
@@ -142,17 +148,7 @@ def test_a_cut_link_makes_the_executor_hold_and_it_resumes(
 ):
     env = _env(ros_graph.env)
     log = RobotLog(tmp_path / "robot.jsonl")
-    params = {
-        "joint_names": list(JOINTS),
-        "control_rate_hz": RATE_HZ,
-        "strategy": "vlash",
-        "start_armed": True,
-        "position_lower": [LOWER] * len(JOINTS),
-        "position_upper": [UPPER] * len(JOINTS),
-        "max_joint_velocity": [MAX_VELOCITY] * len(JOINTS),
-    }
-    params_file = tmp_path / "executor.yaml"
-    params_file.write_text(yaml.safe_dump({"executor": {"ros__parameters": params}}))
+    params_file = write_executor_parameters(tmp_path / "executor.yaml")
 
     def on(host: str, cmd: list[str]) -> list[str]:
         return ["ip", "netns", "exec", host, *cmd]
