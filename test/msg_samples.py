@@ -75,6 +75,7 @@ def samples() -> dict[str, Any]:
         indices=[7, 0],
         steps=[BIG + 7, BIG + 8],
         commanded_positions=[0.001 * i for i in range(2 * dim)],
+        command_in_force=[0.001 * i + 0.5 for i in range(dim)],
         joint_names=JOINTS,
         holding=True,
         dropped_actions=11,

@@ -123,6 +123,22 @@ def _entries(feedback: Sequence[ExecutedActions]) -> dict[int, tuple[int, int, n
     return out
 
 
+def _held_after(feedback: Sequence[ExecutedActions]) -> dict[int, np.ndarray | None]:
+    """Step -> the command the executor reported holding after it (None: no joint state yet).
+
+    On a step that executed an action it must be that action's command: the report's two
+    fields cannot disagree.
+    """
+    entries = _entries(feedback)
+    held = {}
+    for msg in feedback:
+        values = np.asarray(msg.command_in_force, dtype=np.float64)
+        held[msg.step] = values if values.size else None
+        if msg.step in entries:
+            np.testing.assert_array_equal(values, entries[msg.step][2], err_msg=f"step {msg.step}")
+    return held
+
+
 def _expected_commands(feedback: Sequence[ExecutedActions]) -> tuple[int, np.ndarray]:
     """(first step, the command of every tick from the first executed action to the last report).
 
@@ -214,19 +230,18 @@ def _check_switching(loop: Loop) -> None:
 def _check_rolled_states(loop: Loop) -> None:
     """Each RolledState is s_{t+Δ} for its chunk (VLASH Sec. 4.1): the executor's command at t+Δ-1.
 
-    The command in force at ``target_step - 1`` is rebuilt from the executor's reports (the
-    command of that step, or the last one before it where the executor held) and must equal the
-    rolled state within 1e-9 rad; a target before the executor's first command (it holds the
-    unreported position it seeded from the arm) cannot be checked. The velocity limit must have
-    bound a planned (not yet executed) step of some roll-forward window, or the check would not
-    show that the policy replays it.
+    The command in force after ``target_step - 1``, as the executor reported it (its seed from
+    the arm before its first command), must equal the rolled state within 1e-9 rad; only a target
+    before the executor had any joint state cannot be checked. The velocity limit must have bound
+    a planned (not yet executed) step of some roll-forward window, or the check would not show
+    that the policy replays it.
     """
     chunks = [loop.chunks[c] for c in sorted(loop.chunks)]
     assert len(loop.rolled) == len(chunks), (
         f"{len(loop.rolled)} rolled states for {len(chunks)} chunks"
     )
     entries = _entries(loop.feedback)
-    first, in_force = _expected_commands(loop.feedback)
+    held = _held_after(loop.feedback)
     max_step = np.asarray(loop.feedback[0].max_step_per_tick)
     np.testing.assert_allclose(max_step, MAX_JOINT_VELOCITY / RATE_HZ, rtol=1e-12)
     checked = bound = 0
@@ -254,16 +269,17 @@ def _check_rolled_states(loop: Loop) -> None:
                     f"{index} as executed at step {step}; the executor reported "
                     f"{entries.get(step, 'holding')[:2]}"
                 )
-            elif first < step and _bound(loop, entries, in_force[step - 1 - first], step, max_step):
+            elif (previous := held.get(step - 1)) is not None and _bound(
+                loop, entries, previous, step, max_step
+            ):
                 bound += 1
         target = rolled.target_step - 1
-        if target < first:  # the executor's hold position, seeded from the arm, is not reported
+        if (commanded := held[target]) is None:
             continue
-        commanded = in_force[target - first]
         error = np.max(np.abs(np.asarray(rolled.rolled_positions) - commanded))
         assert error <= 1e-9, (
             f"chunk {chunk.chunk_id}: rolled {list(rolled.rolled_positions)}, the executor "
-            f"commanded {commanded.tolist()} at step {target} (error {error:.3g} rad)"
+            f"held {commanded.tolist()} after step {target} (error {error:.3g} rad)"
         )
         checked += 1
     assert checked >= len(chunks) // 2, f"only {checked} of {len(chunks)} rolled states checked"

@@ -323,7 +323,7 @@ def test_disarming_holds_the_last_command():
 LIMIT = 1.0
 
 
-def _report(result) -> ExecutorReport:
+def _report(executor: ChunkExecutor, result) -> ExecutorReport:
     """The ExecutedActions the executor node publishes for one tick, decoded."""
     executed = not result.holding
     return ExecutorReport(
@@ -334,6 +334,7 @@ def _report(result) -> ExecutorReport:
         commands=result.command[None] if executed else np.empty((0, JOINTS)),
         holding=result.holding,
         steps_left=0,
+        command_in_force=executor.last_command,
     )
 
 
@@ -359,9 +360,9 @@ def test_rolled_state_is_the_command_the_executor_sends_at_target_step_minus_one
     A vlash loop: each chunk is planned from an observation of step t (0-2 steps old) with a
     Δ drawn per chunk, published for t + Δ, and delivered on time or late while the executor
     runs. Absolute targets reach up to 1.5 rad past the limits, deltas up to 0.3 rad a step.
-    Once the executor has reported a command before the observation, the observed arm lags it
-    (up to 0.1 rad), as a real arm does: the rolled state follows the commands, never the
-    lagging measurement.
+    Once the executor has reported the command it holds (its seed from the arm included), the
+    observed arm differs from it (up to 0.1 rad), as a real arm lags or sags: the rolled state
+    follows the executor's commands, never the measurement.
     """
     strategy = get_strategy("vlash")
     executor = ChunkExecutor(
@@ -387,25 +388,21 @@ def test_rolled_state_is_the_command_the_executor_sends_at_target_step_minus_one
     pending: list[tuple[int, IncomingChunk]] = []
     scale = 0.3 if space is ActionSpace.DELTA else 2.5
     clamped = 0
-    first_command: int | None = None  # step of the first command the executor reported
     source = 0
     for chunk_id in range(1, data.draw(st.integers(1, 4)) + 1):
         for _ in range(data.draw(st.integers(0, 6))):  # the executor runs on meanwhile
             _deliver(executor, pending)
             result = executor.tick()
             clamped += result.clamped
-            if first_command is None and not result.holding:
-                first_command = result.step
             in_force[result.step] = executor.last_command
-            planner.on_feedback(_report(result), stamp_s=result.step * 0.1)
+            planner.on_feedback(_report(executor, result), stamp_s=result.step * 0.1)
         # Observations arrive in order: a chunk is never conditioned before the previous one.
         source = max(source, executor.step - data.draw(st.integers(0, min(2, executor.step))))
         delay = data.draw(st.integers(0, 5))
         planner.delay = DelayEstimator(control_period_s=0.1, max_steps=50, fixed_delay=delay)
-        # Before its first reported command the executor holds its seed, which the planner
-        # only knows as the measured position.
-        commanded_before = first_command is not None and first_command < source
-        lag = data.draw(st.floats(-0.1, 0.1)) if commanded_before else 0.0
+        # Without a report of a step before t the planner can only take the hold position as
+        # the executor seeded it, from the measured joints.
+        lag = data.draw(st.floats(-0.1, 0.1)) if source > 0 else 0.0
         request = planner.plan(source_step=source, measured_state=in_force[source - 1] + lag)
         assert request.start_step == source + delay
         late_before = any(arrival > chunk.start_step for arrival, chunk in pending)

@@ -383,6 +383,8 @@ class ExecutorNode(LifecycleNode):
         )
         msg.header.stamp = stamp
         fill_executor_limits(msg, self._core.limits)
+        held = self._core.last_command
+        msg.command_in_force = [] if held is None else held.tolist()
         for entry_step, chunk_id, micro, command in self._pending:
             msg.steps.append(entry_step)
             msg.chunk_ids.append(chunk_id)

@@ -16,6 +16,7 @@ from vlash_policy.conversions import (
     chunk_confidence_array,
     chunk_refined_array,
     executed_actions_arrays,
+    executor_command_in_force,
     executor_limits,
     fill_chunk_actions,
     fill_executed_actions,
@@ -247,6 +248,32 @@ def test_executor_limits_name_the_missing_or_bad_field():
     msg.max_step_per_tick, msg.position_upper = [0.1, 0.1], [1.0, -2.0]
     with pytest.raises(ValueError, match=r"ExecutedActions limits: joint limit lower > upper"):
         executor_limits(msg)
+
+
+@pytest.mark.parametrize("make", real_or_namespace("executed"))
+def test_executor_command_in_force_is_none_before_the_executor_holds_anything(make):
+    msg = make()
+    msg.joint_names = ["a", "b"]
+    msg.command_in_force = []
+    assert executor_command_in_force(msg) is None
+    msg.command_in_force = [0.25, -1.5]
+    np.testing.assert_array_equal(executor_command_in_force(msg), [0.25, -1.5])
+
+
+@pytest.mark.parametrize(
+    ("held", "match"),
+    [
+        (None, "ExecutedActions has no command_in_force field"),
+        ([0.1], r"ExecutedActions.command_in_force has 1 values, expected one per joint \(2\)"),
+        ([0.1, math.nan], r"ExecutedActions.command_in_force\[1\] is NaN"),
+    ],
+)
+def test_executor_command_in_force_names_the_missing_or_bad_field(held, match):
+    msg = SimpleNamespace(joint_names=["a", "b"])
+    if held is not None:
+        msg.command_in_force = held
+    with pytest.raises(ValueError, match=match):
+        executor_command_in_force(msg)
 
 
 @pytest.mark.parametrize(

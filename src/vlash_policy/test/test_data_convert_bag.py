@@ -57,6 +57,7 @@ def write_bag(
         f"{namespace}/joint_command": "sensor_msgs/msg/JointState",
     }
     written = {}
+    held: list[float] = []  # the executor's command in force (none before its first)
     with BagWriter(path, topics, typestore=TYPESTORE) as bag:
         for k in range(n_steps):
             for stamp in observations(k):
@@ -78,11 +79,13 @@ def write_bag(
             if not reported(k):
                 continue
             executed = [k] if commanded(k) else []
+            held = [k, 10 * k] if executed else held
             report = T["vlash_msgs/msg/ExecutedActions"](
                 header=_header(_tick(k)), step=k,
                 chunk_ids=np.array([1] * len(executed), np.uint64),
                 indices=np.array(executed, np.uint32), steps=np.array(executed, np.int64),
                 commanded_positions=np.array([[k, 10 * k] for k in executed], float).reshape(-1),
+                command_in_force=np.array(held, float),
                 joint_names=JOINTS, holding=not executed, dropped_actions=0, running_chunk_id=1,
                 steps_left=1, tick_lateness=0.0, control_period=PERIOD,
                 position_lower=np.full(2, -100.0), position_upper=np.full(2, 100.0),

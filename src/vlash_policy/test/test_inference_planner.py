@@ -37,12 +37,17 @@ def _planner(
     )
 
 
-def _report(entries, *, step=None, steps_left=0, running=None) -> ExecutorReport:
-    """ExecutorReport from (step, chunk_id, micro_index, command) entries."""
+def _report(entries, *, step=None, steps_left=0, running=None, held=None) -> ExecutorReport:
+    """ExecutorReport from (step, chunk_id, micro_index, command) entries.
+
+    The command in force after it is ``held``, by default the last entry's command.
+    """
     entries = list(entries)
     if step is None:
         step = entries[-1][0]
     commands = np.array([e[3] for e in entries], dtype=np.float64).reshape(len(entries), 2)
+    if held is None and entries:
+        held = commands[-1]
     return ExecutorReport(
         step=step,
         steps=[e[0] for e in entries],
@@ -52,6 +57,7 @@ def _report(entries, *, step=None, steps_left=0, running=None) -> ExecutorReport
         holding=not entries,
         steps_left=steps_left,
         running_chunk_id=running,
+        command_in_force=held,
     )
 
 

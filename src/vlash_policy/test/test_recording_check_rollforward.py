@@ -22,7 +22,7 @@ from vlash_policy.recording.check_rollforward import (
 
 JOINTS = ["shoulder", "elbow"]
 MAX_STEP = 0.25
-# Steps 0-1 hold before anything is commanded, 2-5 and 8-9 execute, 6-7 hold. Step 3 moves the
+# Steps 0-1 hold before any joint state arrived, 2-5 and 8-9 execute, 6-7 hold. Step 3 moves the
 # elbow by exactly the step limit (it bound there).
 COMMANDS = {
     2: [0.1, 0.2],
@@ -32,14 +32,23 @@ COMMANDS = {
     8: [0.4, 0.6],
     9: [0.5, 0.6],
 }
+
+
+def _held(step: int) -> list[float]:
+    """The command in force after ``step``: the last one executed (nothing before step 2)."""
+    executed = [s for s in COMMANDS if s <= step]
+    return COMMANDS[max(executed)] if executed else []
+
+
 TYPESTORE = make_typestore()
 T = TYPESTORE.types
 
 
-def _report(step: int, *, make=SimpleNamespace, limits: bool = True, **extra):
+def _report(step: int, *, make=SimpleNamespace, limits: bool = True, held=None, **extra):
     executed = [step] if step in COMMANDS else []
     fields = {
         "step": step,
+        "command_in_force": np.asarray(_held(step) if held is None else held, dtype=np.float64),
         "steps": np.array(executed, np.int64),
         "chunk_ids": np.array([1] * len(executed), np.uint64),
         "indices": np.array([step - 2] * len(executed), np.uint32),
@@ -88,6 +97,16 @@ def test_each_rolled_state_is_compared_with_the_command_in_force_at_target_minus
     assert not report.ok
     np.testing.assert_array_equal(report.max_step_per_tick, [MAX_STEP, MAX_STEP])
     assert check_rolled_states(rolled[:3], reports, tolerance=1e-6).ok
+
+
+def test_a_re_seed_while_holding_is_the_command_in_force():
+    """The executor re-seeded its hold from the arm at step 7: only its report shows it."""
+    reseeded = [0.35, 0.5]
+    reports = [_report(k, held=reseeded if k == 7 else None) for k in range(10)]
+    report = check_rolled_states(
+        [_rolled(5, 8, reseeded), _rolled(4, 7, COMMANDS[5])], reports, tolerance=1e-6
+    )
+    assert report.ok and [c.error for c in report.checks] == [0.0, 0.0]
 
 
 def test_a_missing_report_makes_a_held_step_unknowable():

@@ -268,6 +268,30 @@ def fill_executed_actions(
     msg.commanded_positions = cmd.ravel().tolist()
 
 
+def executor_command_in_force(msg: Any) -> NDArray[np.float64] | None:
+    """The command an ``ExecutedActions`` says the executor holds after its step.
+
+    None while the executor has no command (no joint state yet). Raises ``ValueError`` when the
+    field is absent (an executor that predates it), has the wrong length or is not finite.
+    """
+    if not hasattr(msg, "command_in_force"):
+        raise ValueError(
+            "ExecutedActions has no command_in_force field: the executor must report the "
+            "command it holds"
+        )
+    held = _flat("ExecutedActions.command_in_force", msg.command_in_force, np.float64)
+    if held.size == 0:
+        return None
+    joints = len(msg.joint_names)
+    if held.size != joints:
+        raise ValueError(
+            f"ExecutedActions.command_in_force has {held.size} values, expected one per joint "
+            f"({joints})"
+        )
+    _check_finite("ExecutedActions.command_in_force", held)
+    return held.copy()
+
+
 _LIMIT_FIELDS = ("position_lower", "position_upper", "max_step_per_tick")
 
 

@@ -94,6 +94,9 @@ class ExecutorReport:
     """Executable macro-actions of the running chunk not yet commanded."""
     running_chunk_id: int | None = None
     """Chunk the executor runs after this step (-1: none; None: the sender does not say)."""
+    command_in_force: np.ndarray | None = None
+    """(D,) the command the executor holds after ``step``, its seed from the arm included (None:
+    it has none yet)."""
 
 
 @dataclass(frozen=True)
@@ -107,9 +110,9 @@ class InferenceRequest:
     delay_steps: int
     measured_state: np.ndarray
     rolled_state: np.ndarray
-    """s_{t+Δ}: the command in force at step t+Δ-1 (the last one before it where the executor
-    holds); the measured state when no command is known before t+Δ (the executor's seed, taken
-    from the arm, is not reported)."""
+    """s_{t+Δ}: the command in force after step t+Δ-1, as the executor reported it or as the
+    roll-forward predicts it from the last one reported; the measured state while the executor
+    holds nothing yet."""
     rollout: Rollout
     conditioning_state: np.ndarray
     """The state the model is conditioned on: rolled for ``vlash``; otherwise the command in force
@@ -188,7 +191,9 @@ class InferencePlanner:
         self._effective_start: dict[int, int] = {}
         self._steps_left = 0
         self._step: int | None = None
-        self._last_command: np.ndarray | None = None
+        # Step -> the command in force after it: the one executed there, or the one the executor
+        # reported holding (its seed from the arm and re-seeds included).
+        self._in_force: OrderedDict[int, np.ndarray] = OrderedDict()
         self._in_flight = False
         # (chunk id, latest reported step) of a published chunk the executor has not shown yet.
         self._unacknowledged: tuple[int, int | None] | None = None
@@ -225,12 +230,15 @@ class InferencePlanner:
             report.steps, report.chunk_ids, report.indices, commands, strict=True
         ):
             macro = int(micro) // self._q
-            self._last_command = command
             self._running_id = int(chunk_id)
             self._effective_start.setdefault(int(chunk_id), int(step) - macro)
             self._executed[int(step)] = ExecutedAction(int(chunk_id), macro, command)
-        while len(self._executed) > self._history:
-            self._executed.popitem(last=False)
+            self._in_force[int(step)] = command
+        if report.command_in_force is not None:
+            self._in_force[report.step] = np.asarray(report.command_in_force, dtype=np.float64)
+        for history in (self._executed, self._in_force):
+            while len(history) > self._history:
+                history.popitem(last=False)
         self._acknowledge(report)
 
     def _acknowledge(self, report: ExecutorReport) -> None:
@@ -303,8 +311,10 @@ class InferencePlanner:
         if (held := self._command_before(source_step)) is not None:
             current[driven] = held
         rolled = current.copy()
-        if len(rollout):
+        if len(rollout) and not rollout.executed[-1]:
             rolled[driven] = rollout.commands[-1]
+        elif (held := self._command_before(source_step + delay)) is not None:
+            rolled[driven] = held
         previous, valid = (
             self._aligned_previous(start) if self.strategy.uses_guidance else (None, 0)
         )
@@ -321,10 +331,10 @@ class InferencePlanner:
         )
 
     def _command_before(self, step: int) -> np.ndarray | None:
-        """The last command the executor reported for a step before ``step`` (None: none known)."""
-        for executed_step in reversed(self._executed):
-            if executed_step < step:
-                return self._executed[executed_step].command
+        """The command the executor reported holding after its last step before ``step``."""
+        for reported_step in reversed(self._in_force):
+            if reported_step < step:
+                return self._in_force[reported_step]
         return None
 
     def mark_started(self) -> None:
@@ -376,12 +386,13 @@ class InferencePlanner:
     def _roll_out(self, first_step: int, end_step: int, measured: np.ndarray) -> Rollout:
         """Commands of steps ``[first_step, end_step)``: reported where reported, else planned.
 
-        The planned steps continue from the executor's latest reported command; before it has
-        commanded anything, from the hold position it seeds from the measured joints.
+        The planned steps continue from the command the executor last reported holding (its own
+        seed from the arm before it commanded anything, which can differ from this observation);
+        only an executor that has no command yet is seeded here from ``measured``, as it will be.
         """
         in_force = (
-            self._last_command
-            if self._last_command is not None
+            next(reversed(self._in_force.values()))
+            if self._in_force
             else self._limits.hold_position(measured)
         )
         return roll_out(

@@ -33,6 +33,7 @@ from vlash_msgs.msg import ActionChunk, ExecutedActions, RolledState
 from vlash_policy.action_space import parse_action_space
 from vlash_policy.conversions import (
     executed_actions_arrays,
+    executor_command_in_force,
     executor_limits,
     fill_chunk_actions,
     joint_positions,
@@ -285,6 +286,7 @@ class PolicyNode(Node):
         try:
             planner = self._planner_for(msg)
             arrays = executed_actions_arrays(msg)
+            held = executor_command_in_force(msg)
         except ValueError as error:
             self._diagnostics.refuse("ExecutedActions", error)
             return None
@@ -297,6 +299,7 @@ class PolicyNode(Node):
             holding=msg.holding,
             steps_left=msg.steps_left,
             running_chunk_id=msg.running_chunk_id,
+            command_in_force=held,
         )
         planner.on_feedback(report, stamp_seconds(msg.header.stamp))
         if not planner.should_start_inference():

@@ -215,6 +215,7 @@ def run_simulated_loop(
                 holding=tick.holding,
                 steps_left=executor.steps_left(),
                 running_chunk_id=executor.running_chunk_id,
+                command_in_force=executor.last_command,
             ),
             stamp_s=step * period,
         )

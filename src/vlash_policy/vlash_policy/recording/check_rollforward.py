@@ -6,9 +6,9 @@ VLASH Sec. 4.1: the policy conditions a chunk on ``s_{t+Δ}``, the state the rob
 the chunk starts, and the roll-forward (:mod:`vlash_policy.rollforward`) replays the executor's
 safety pipeline so that this is exactly the position the executor commands at step ``t+Δ-1``.
 This command verifies that on a bag, independently of the policy's bookkeeping: for every
-``RolledState`` it rebuilds, from the bag's ``ExecutedActions``, the executor's command in force
-at ``target_step - 1`` (the command reported at that step or, where the executor held, the last
-one before it) and compares it with ``rolled_positions`` joint by joint.
+``RolledState`` it takes, from the bag's ``ExecutedActions`` of step ``target_step - 1``, the
+command the executor held after that step (``command_in_force``: its last command, or the
+position it seeded from the arm) and compares it with ``rolled_positions`` joint by joint.
 
 It prints how many rolled states (one per chunk) it checked, how many matched within the
 tolerance (default 1e-6 rad), the largest error, the chunks it could not check and why, and in
@@ -20,7 +20,6 @@ checked, 1 on any mismatch or when nothing could be checked, 2 when the bag cann
 from __future__ import annotations
 
 import argparse
-import bisect
 import contextlib
 import sys
 from collections import Counter
@@ -31,7 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from vlash_policy.conversions import executed_actions_arrays, executor_limits
+from vlash_policy.conversions import (
+    executed_actions_arrays,
+    executor_command_in_force,
+    executor_limits,
+)
 from vlash_policy.recording.bag_io import find_topic, read_bag_info, read_messages
 from vlash_policy.safety_limits import SafetyLimits
 
@@ -41,9 +44,9 @@ REPORTS_TOPIC = "vlash/executed_actions"
 # A command that moved a joint by max_step_per_tick (to this relative precision) was step-limited.
 _LIMIT_RTOL = 1e-9
 
-NO_COMMAND_YET = "no executor command recorded before target_step - 1 (nothing commanded yet)"
+NO_COMMAND_YET = "the executor held no command at target_step - 1 (no joint state yet)"
 AFTER_LAST_REPORT = "target_step - 1 is after the last recorded executor report"
-MISSING_REPORT = "an executor report between the last command and target_step - 1 is missing"
+MISSING_REPORT = "the executor report of target_step - 1 is missing"
 OTHER_JOINTS = "RolledState.joint_names lack joints the executor commands"
 
 
@@ -97,7 +100,7 @@ class _Commands:
 
     def __init__(self, reports: Iterable[Any]) -> None:
         self.joint_names: list[str] | None = None
-        self.reported_steps: set[int] = set()
+        self._in_force: dict[int, np.ndarray | None] = {}
         self._executed: dict[int, np.ndarray] = {}
         self.limits: SafetyLimits | None = None
         for msg in reports:
@@ -112,24 +115,20 @@ class _Commands:
                 # A bag from before the reports carried the limits leaves them unknown.
                 with contextlib.suppress(ValueError):
                     self.limits = executor_limits(msg)
-            self.reported_steps.add(int(msg.step))
+            self._in_force[int(msg.step)] = executor_command_in_force(msg)
             arrays = executed_actions_arrays(msg)
             for step, command in zip(arrays.steps.tolist(), arrays.commanded, strict=True):
                 self._executed[int(step)] = command
-        self._steps = sorted(self._executed)
-        self.last_report = max(self.reported_steps, default=None)
+        self.last_report = max(self._in_force, default=None)
 
     def in_force(self, step: int) -> tuple[np.ndarray | None, str | None]:
         """(command in force after ``step``, None) or (None, why it is not known)."""
         if self.last_report is None or step > self.last_report:
             return None, AFTER_LAST_REPORT
-        i = bisect.bisect_right(self._steps, step)
-        if i == 0:
-            return None, NO_COMMAND_YET
-        executed = self._steps[i - 1]
-        if any(s not in self.reported_steps for s in range(executed + 1, step + 1)):
+        if step not in self._in_force:
             return None, MISSING_REPORT
-        return self._executed[executed], None
+        held = self._in_force[step]
+        return (None, NO_COMMAND_YET) if held is None else (held, None)
 
     def step_limited(self, first: int, end: int) -> bool | None:
         """Whether a command of steps ``[first, end)`` moved a joint by the full step limit."""
