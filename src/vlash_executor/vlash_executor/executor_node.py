@@ -18,6 +18,9 @@ disarmed. Whatever the state, nothing is commanded before ``joint_states`` gave 
 A malformed chunk or joint state is refused, never executed: its kind is logged (each kind at
 once, then at most every 2 s) and counted on ``/diagnostics`` with the chunks received and
 accepted, the commands a limit changed, the re-seeds and the dropped actions.
+
+Its spin thread, which runs every tick, asks for real-time scheduling and keeps the last CPU to
+itself (:mod:`vlash_policy.cpu_placement`); the start-up line says what the kernel granted.
 """
 
 # No `from __future__ import annotations`: rclpy finds the TimerInfo argument of a timer
@@ -36,6 +39,7 @@ from vlash_executor.chunk_executor import ChunkExecutor, HoldReason, TickResult,
 from vlash_executor.tick_timing import TickTiming
 from vlash_msgs.msg import ActionChunk, ExecutedActions
 from vlash_policy.conversions import fill_executor_limits, joint_positions
+from vlash_policy.cpu_placement import DEFAULT_FIFO_PRIORITY, pin_to_control_cpu, request_realtime
 from vlash_policy.input_diagnostics import RefusedInputError, RepeatFilter
 from vlash_policy.node_diagnostics import NodeDiagnostics
 from vlash_policy.node_runner import parameter_descriptor, run_node
@@ -55,6 +59,8 @@ class ExecutorNode(LifecycleNode):
     def __init__(self, *, node_name: str = "vlash_executor") -> None:
         super().__init__(node_name)
         p = self._declare_parameters()
+        scheduling = request_realtime(p["realtime_priority"])
+        cpu = pin_to_control_cpu() if p["pin_to_control_cpu"] else None
         self._joint_names = p["joint_names"]
         self._period = 1.0 / p["control_rate_hz"]
         self._strategy = get_strategy(p["strategy"])
@@ -128,6 +134,8 @@ class ExecutorNode(LifecycleNode):
             f"executing {joints} joints at {1.0 / self._period:.1f} Hz, strategy "
             f"{self._strategy.name}, commands as {self._interface}, "
             + ("armed" if self._core.armed else "DISARMED (lifecycle activate arms it)")
+            + f"; {scheduling.describe()}, "
+            + ("on every CPU" if cpu is None else f"on CPU {cpu}")
         )
 
     def _steps(self, seconds: float) -> int:
@@ -210,6 +218,23 @@ class ExecutorNode(LifecycleNode):
                     parameter_descriptor(
                         "Activate (arm) at start-up; false waits, disarmed, for the operator's "
                         "lifecycle activate."
+                    ),
+                ),
+                (
+                    "realtime_priority",
+                    DEFAULT_FIFO_PRIORITY,
+                    parameter_descriptor(
+                        "SCHED_FIFO priority of the control thread, as ros2_control asks for its "
+                        "update thread (nice -10 where refused; 0 asks for nothing).",
+                        ints=(0, 99),
+                    ),
+                ),
+                (
+                    "pin_to_control_cpu",
+                    True,
+                    parameter_descriptor(
+                        "Run the control thread on the last CPU, which the policy, simulator "
+                        "and recorder leave to it (with two or more CPUs)."
                     ),
                 ),
                 (

@@ -17,8 +17,9 @@ from trajectory_msgs.msg import JointTrajectory
 from vlash_executor.sim.so101_env import WhackAMoleEnv
 from vlash_executor.trajectory_follower import TrajectoryFollower
 from vlash_msgs.msg import TaskEvent
+from vlash_policy.cpu_placement import avoid_control_cpu
 from vlash_policy.image_conversion import rgb_to_image_fields
-from vlash_policy.node_runner import parameter_descriptor, run_node
+from vlash_policy.node_runner import AVOID_CONTROL_CPU, parameter_descriptor, run_node
 
 
 class SimArmNode(Node):
@@ -73,6 +74,7 @@ class SimArmNode(Node):
                         "scene_camera",
                         parameter_descriptor("frame_id of the images."),
                     ),
+                    AVOID_CONTROL_CPU,
                 ],
             )
         }
@@ -107,6 +109,10 @@ class SimArmNode(Node):
         self.create_subscription(JointState, "joint_command", self._on_joint_command, reliable)
         self._timer = self.create_timer(1.0 / p["sim_rate_hz"], self._on_step)
         self._publish_observation(self._env.reset(seed=p["seed"]), with_image=True)
+        self._steps = 0
+        # After the first frame: Mesa starts its helper threads then, with every CPU allowed.
+        if p["avoid_control_cpu"]:
+            avoid_control_cpu()
 
     def _on_forward(self, msg: Float64MultiArray) -> None:
         self._set_target(msg.data, "forward_position_controller/commands.data")
@@ -147,9 +153,12 @@ class SimArmNode(Node):
         followed = self._follower.sample(self.get_clock().now().nanoseconds * 1e-9)
         if followed is not None:
             self._target = followed
-        result = self._env.step(self._target)
+        # Rendering dominates a step: only the frames that are published are rendered.
+        self._steps += 1
+        with_image = self._steps % self._image_every == 0
+        result = self._env.step(self._target, render=with_image)
         observation = result.observation
-        self._publish_observation(observation, with_image=observation.step % self._image_every == 0)
+        self._publish_observation(observation, with_image=with_image)
         for event in result.events:
             msg = TaskEvent(kind=event.kind, target_id=event.target_id, step=event.step)
             msg.header.stamp = self.get_clock().now().to_msg()

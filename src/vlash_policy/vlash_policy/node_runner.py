@@ -95,3 +95,14 @@ def parameter_descriptor(
     if ints is not None:
         descriptor.integer_range = [IntegerRange(from_value=ints[0], to_value=ints[1], step=1)]
     return descriptor
+
+
+# Declared by every node that shares the machine with the executor (policy, simulator, recorder).
+AVOID_CONTROL_CPU = (
+    "avoid_control_cpu",
+    True,
+    parameter_descriptor(
+        "Keep every thread off the CPU the executor keeps to itself (the last one, when there "
+        "are two or more): vlash_policy.cpu_placement."
+    ),
+)

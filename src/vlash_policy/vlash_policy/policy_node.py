@@ -17,13 +17,19 @@ Faults it survives: a malformed image or joint state is refused, logged (each ki
 ``max_observation_age_s`` (a camera that stopped), and an executor whose step counter went back
 (restarted) gets a fresh planner: a chunk still being inferred for the old clock is dropped, so
 no chunk is ever published for steps of a previous executor.
+
+Every thread of the node stays off the executor's control CPU (:mod:`vlash_policy.cpu_placement`)
+and torch runs one intra-op thread per CPU left, so inference neither delays a control tick nor
+competes with itself for a core.
 """
 
+import os
 import queue
 import threading
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from builtin_interfaces.msg import Time
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -38,12 +44,13 @@ from vlash_policy.conversions import (
     fill_chunk_actions,
     joint_positions,
 )
+from vlash_policy.cpu_placement import avoid_control_cpu
 from vlash_policy.embedded import default_checkpoint_dir
 from vlash_policy.image_conversion import compressed_to_rgb, image_to_rgb, try_cv_bridge
 from vlash_policy.inference_planner import ExecutorReport, InferencePlanner, InferenceRequest
 from vlash_policy.input_diagnostics import RefusedInputError
 from vlash_policy.node_diagnostics import NodeDiagnostics
-from vlash_policy.node_runner import parameter_descriptor, run_node
+from vlash_policy.node_runner import AVOID_CONTROL_CPU, parameter_descriptor, run_node
 from vlash_policy.observation_sync import Observation, ObservationSynchronizer
 from vlash_policy.policy_interface import FlowVLAPolicy
 from vlash_policy.stamps import stamp_seconds
@@ -115,6 +122,14 @@ PARAMETERS = [
         ),
     ),
     ("device", "cpu", parameter_descriptor("Torch device of the model.")),
+    AVOID_CONTROL_CPU,
+    (
+        "torch_threads",
+        0,
+        parameter_descriptor(
+            "Torch intra-op threads (0 = one per CPU this process may use).", ints=(0, 1024)
+        ),
+    ),
     ("seed", 0, parameter_descriptor("Seed of the flow-matching noise.", ints=(0, 2**31 - 1))),
     (
         "sync_tolerance_s",
@@ -156,6 +171,9 @@ class PolicyNode(Node):
                 f"parameter delay_mode={p['delay_mode']!r} must be 'measured' or 'fixed'"
             )
         self._params = p
+        # Before the model and the worker exist, so torch's thread pool starts on these CPUs.
+        cpus = avoid_control_cpu() if p["avoid_control_cpu"] else os.sched_getaffinity(0)
+        torch.set_num_threads(p["torch_threads"] or len(cpus))
         model_path = p["model_path"] or str(default_checkpoint_dir())
         self._policy = FlowVLAPolicy(
             model_path,
@@ -204,7 +222,8 @@ class PolicyNode(Node):
         self._worker.start()
         self.get_logger().info(
             f"policy {model_path}: strategy {self._strategy.name}, cameras {self._cameras}, "
-            f"Δ {p['delay_mode']}, refine {p['refine']}, q {p['quantization']}"
+            f"Δ {p['delay_mode']}, refine {p['refine']}, q {p['quantization']}; CPUs "
+            f"{sorted(cpus)}, {torch.get_num_threads()} torch threads"
         )
         if self._trained_offset.max_offset is None:
             self.get_logger().warning(

@@ -27,7 +27,8 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
-from vlash_policy.node_runner import create_node
+from vlash_policy.cpu_placement import avoid_control_cpu
+from vlash_policy.node_runner import AVOID_CONTROL_CPU, create_node
 from vlash_policy.recording.bag_io import (
     DEFAULT_TOPICS,
     INTERFACE_PACKAGES,
@@ -68,6 +69,7 @@ PARAMETERS = [
             read_only=True,
         ),
     ),
+    AVOID_CONTROL_CPU,
 ]
 
 
@@ -93,6 +95,8 @@ class RecorderNode(Node):
     def __init__(self, *, node_name: str = "vlash_recorder") -> None:
         super().__init__(node_name)
         p = {param.name: param.value for param in self.declare_parameters("", PARAMETERS)}
+        if p["avoid_control_cpu"]:
+            avoid_control_cpu()
         specs = parse_topic_specs(p["topics"])
         typestore = make_typestore()
         for package in INTERFACE_PACKAGES:
