@@ -65,7 +65,7 @@ def test_quantization_quick(results):
     data = _load(results, "quantization")
     rows = data["results"]["points"]
     c = data["config"]
-    assert len(rows) == len(c["policies"]) * 2 * len(c["quantizations"])
+    assert len(rows) == len(c["policies"]) * len(c["protocols"]) * len(c["quantizations"])
     for row in rows:
         _check_summary(row, c["episodes"])
         if row["quantization"] == 1 and row["speedup_vs_q1"] is not None:

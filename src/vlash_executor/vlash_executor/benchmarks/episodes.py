@@ -168,11 +168,15 @@ class _Workspace:
     def __init__(self, task: Task) -> None:
         self.task = task
         self._cache: dict[PolicySpec, tuple[WhackAMoleEnv, object]] = {}
-        atexit.register(self.close)
 
     def get(self, spec: PolicySpec) -> tuple[WhackAMoleEnv, object]:
         if spec not in self._cache:
             self._cache[spec] = self._build(spec)
+            # MuJoCo registers its EGL teardown when it makes its first GL context, and atexit
+            # runs last-registered first: registered after each env, close frees the contexts
+            # while EGL still runs.
+            atexit.unregister(self.close)
+            atexit.register(self.close)
         return self._cache[spec]
 
     def _build(self, spec: PolicySpec) -> tuple[WhackAMoleEnv, object]:
