@@ -1,9 +1,10 @@
 """Reaction benchmark analysis on a hand-built bag: every figure computed by hand.
 
 Timeline (50 Hz, 20 ms ticks from t = 1 s, steps 0..9): chunk 1 conditioned on an observation at
-0.99 s with start_step 0 runs steps 0..6; a target is shown at 1.0855 s (the sim published the
-observation of that step at 1.0850 s); chunk 2 conditioned on that observation (start_step 6)
-arrives at the recorder at 1.11 s, its action 0 is late, action 1 runs at step 7 (1.14 s).
+0.99 s (source step 0, Δ = 0) runs steps 0..6; a target is shown at 1.0855 s (the sim published
+the observation of that step at 1.0850 s); chunk 2 conditioned on that observation (source step
+5, Δ = 1: start_step 6) arrives at the recorder at 1.11 s, its action 0 is late, action 1 runs at
+step 7 (1.14 s).
 The tick of step 9 comes 60 ms after step 8: two missed ticks.
 """
 
@@ -28,8 +29,15 @@ def _stamp(msg, ns: int) -> None:
     msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(ns, 1_000_000_000)
 
 
-def _chunk(chunk_id: int, obs_ns: int, start_step: int, total_s: float) -> ActionChunk:
-    msg = ActionChunk(chunk_id=chunk_id, start_step=start_step, joint_names=["j"], actions=[0.0])
+def _chunk(chunk_id: int, obs_ns: int, source_step: int, delay: int, total_s: float):
+    msg = ActionChunk(
+        chunk_id=chunk_id,
+        source_step=source_step,
+        delay_steps=delay,
+        start_step=source_step + delay,
+        joint_names=["j"],
+        actions=[0.0],
+    )
     msg.inference_time.total = total_s
     _stamp(msg, obs_ns)
     return msg
@@ -59,11 +67,11 @@ def bag(tmp_path):
     plan.update({6: (1, 6), 7: (2, 1), 8: (2, 2), 9: (2, 3)})
     with BagWriter(path, TOPICS) as writer:
         writer.write(
-            "/vlash/action_chunk", 995 * NS, serialize_message(_chunk(1, 990 * NS, 0, 0.004))
+            "/vlash/action_chunk", 995 * NS, serialize_message(_chunk(1, 990 * NS, 0, 0, 0.004))
         )
         writer.write("/sim/task_events", 1086 * NS, serialize_message(shown))
         writer.write(
-            "/vlash/action_chunk", 1110 * NS, serialize_message(_chunk(2, 1085 * NS, 6, 0.025))
+            "/vlash/action_chunk", 1110 * NS, serialize_message(_chunk(2, 1085 * NS, 5, 1, 0.025))
         )
         for step, ns in ticks.items():
             lateness = 0.003 if step == 7 else 0.001
@@ -73,7 +81,7 @@ def bag(tmp_path):
 
 
 def test_reaction_jitter_and_alignment_from_the_bag(bag):
-    r = analyse(bag)
+    r = analyse(bag, "vlash", 1)
     assert r["targets_shown"] == 1
     # First tick of a chunk conditioned on the stimulus' observation: step 7 at 1.14 s.
     assert r["reaction_latency"]["n"] == 1
@@ -86,3 +94,13 @@ def test_reaction_jitter_and_alignment_from_the_bag(bag):
     assert r["alignment_error_steps"] == {"max_abs": 0, "nonzero": 0}
     assert r["late_actions_dropped"] == {"mean": 0.5, "max": 1}
     assert r["inference_latency"]["max_ms"] == pytest.approx(25.0)
+
+
+def test_the_bound_follows_each_strategy_from_the_same_run(bag):
+    """vlash: observations 5 steps apart, Δmax 1, one tick; sync: K + 1 ticks + max inference."""
+    vlash = analyse(bag, "vlash", 1)
+    assert vlash["max_delay_steps"] == 1
+    assert vlash["reaction_bound_ms"] == pytest.approx((5 + 1 + 1) * 20.0)
+    assert vlash["max_reaction_over_bound"] == pytest.approx((1140 - 1085.5) / 140.0)
+    sync = analyse(bag, "sync", 25)
+    assert sync["reaction_bound_ms"] == pytest.approx(26 * 20.0 + 25.0)
