@@ -83,3 +83,20 @@ def test_spearman_ranks_monotone_relations_and_ties():
     assert math.isnan(common.spearman([1, 1, 1], [1, 2, 3]))
     with pytest.raises(ValueError, match="one length"):
         common.spearman([1, 2], [1, 2, 3])
+
+
+def test_paired_ratio_keeps_each_targets_two_times_together():
+    # Every target is exactly twice as fast: every resample gives 2, so the interval is a point.
+    same = common.paired_ratio_interval([2.0, 4.0, 6.0], [1.0, 2.0, 3.0])
+    assert same == {"n": 3, "ratio": 2.0, "low": 2.0, "high": 2.0}
+    # Ratio of means, not mean of ratios: (1 + 3) / (1 + 1) = 2 while the pair ratios are 1, 3.
+    mixed = common.paired_ratio_interval([1.0, 3.0], [1.0, 1.0])
+    assert mixed["ratio"] == 2.0 and 1.0 <= mixed["low"] < 2.0 < mixed["high"] <= 3.0
+    assert common.paired_ratio_interval([], [])["ratio"] is None
+
+
+def test_paired_ratio_refuses_unpaired_or_non_positive_samples():
+    with pytest.raises(ValueError, match="one length"):
+        common.paired_ratio_interval([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="positive"):
+        common.paired_ratio_interval([1.0], [0.0])

@@ -61,6 +61,30 @@ def mean_interval(values: Sequence[float], z: float = Z95) -> dict[str, float | 
     return {"n": n, "mean": mean, "low": mean - half, "high": mean + half}
 
 
+def paired_ratio_interval(
+    reference: Sequence[float], mine: Sequence[float], *, resamples: int = 2000, seed: int = 0
+) -> dict[str, float | int | None]:
+    """``mean(reference) / mean(mine)`` over paired samples, with a 95 % bootstrap interval.
+
+    Pair ``i`` is one target measured both ways; resampling pairs keeps each target's two times
+    together. The interval is the 2.5-97.5 percentile range of the resampled ratios.
+    """
+    import numpy as np
+
+    x, y = np.asarray(reference, dtype=np.float64), np.asarray(mine, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"need two 1-D samples of one length, got {x.shape} and {y.shape}")
+    if x.size == 0:
+        return {"n": 0, "ratio": None, "low": None, "high": None}
+    if np.any(y <= 0) or np.any(x <= 0):
+        raise ValueError("paired_ratio_interval needs positive samples")
+    picks = np.random.default_rng(seed).integers(x.size, size=(resamples, x.size))
+    ratios = x[picks].mean(axis=1) / y[picks].mean(axis=1)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    ratio = float(x.mean() / y.mean())
+    return {"n": int(x.size), "ratio": ratio, "low": float(low), "high": float(high)}
+
+
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     """Spearman rank correlation of two equally long samples (average ranks for ties)."""
     import numpy as np
