@@ -231,10 +231,11 @@ def _check_rolled_states(loop: Loop) -> None:
     """Each RolledState is s_{t+Δ} for its chunk (VLASH Sec. 4.1): the executor's command at t+Δ-1.
 
     The command in force after ``target_step - 1``, as the executor reported it (its seed from
-    the arm before its first command), must equal the rolled state within 1e-9 rad; only a target
-    before the executor had any joint state cannot be checked. The velocity limit must have bound
-    a planned (not yet executed) step of some roll-forward window, or the check would not show
-    that the policy replays it.
+    the arm before its first command), must equal the rolled state within 1e-9 rad wherever the
+    executor ran the window ``[t, t+Δ)`` as the policy planned it (a chunk that arrives late, or
+    a target before the executor had any joint state, cannot be predicted). The velocity limit
+    must have bound a planned (not yet executed) step of some roll-forward window, or the check
+    would not show that the policy replays it.
     """
     chunks = [loop.chunks[c] for c in sorted(loop.chunks)]
     assert len(loop.rolled) == len(chunks), (
@@ -256,6 +257,15 @@ def _check_rolled_states(loop: Loop) -> None:
         steps = list(rolled.action_steps)
         assert steps == sorted(set(steps)), steps
         assert all(rolled.measured_step <= s < rolled.target_step for s in steps), steps
+        # What the policy planned for [t, t+Δ) is all it could know: a chunk it had sent that
+        # then arrived after its start (its first actions dropped) makes the executor hold where
+        # the plan moved. Only windows the executor ran as planned must match exactly.
+        ids = zip(rolled.action_chunk_ids, rolled.action_indices, strict=True)
+        planned = dict(zip(steps, ids, strict=True))
+        as_planned = all(
+            entries.get(step, (None, None))[:2] == planned.get(step, (None, None))
+            for step in range(rolled.measured_step, rolled.target_step)
+        )
         for step, chunk_id, index, executed in zip(
             steps,
             rolled.action_chunk_ids,
@@ -274,7 +284,7 @@ def _check_rolled_states(loop: Loop) -> None:
             ):
                 bound += 1
         target = rolled.target_step - 1
-        if (commanded := held[target]) is None:
+        if (commanded := held[target]) is None or not as_planned:
             continue
         error = np.max(np.abs(np.asarray(rolled.rolled_positions) - commanded))
         assert error <= 1e-9, (

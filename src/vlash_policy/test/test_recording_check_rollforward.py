@@ -15,6 +15,7 @@ from vlash_policy.recording.check_rollforward import (
     AFTER_LAST_REPORT,
     MISSING_REPORT,
     NO_COMMAND_YET,
+    NOT_AS_PLANNED,
     OTHER_JOINTS,
     check_rolled_states,
     main,
@@ -65,12 +66,20 @@ def _report(step: int, *, make=SimpleNamespace, limits: bool = True, held=None, 
 
 
 def _rolled(t: int, target: int, positions, *, names=JOINTS, make=SimpleNamespace, **extra):
+    """A RolledState whose plan for [t, target) is what the executor ran (chunk 1), by default."""
+    steps = [s for s in range(t, target) if s in COMMANDS]
+    plan = {
+        "action_steps": np.array(steps, np.int64),
+        "action_chunk_ids": np.ones(len(steps), np.uint64),
+        "action_indices": np.array([s - 2 for s in steps], np.uint32),
+        "action_executed": np.ones(len(steps), bool),
+    }
     return make(
         measured_step=t,
         target_step=target,
         joint_names=list(names),
         rolled_positions=np.asarray(positions, dtype=np.float64),
-        **extra,
+        **{**plan, **extra},
     )
 
 
@@ -107,6 +116,16 @@ def test_a_re_seed_while_holding_is_the_command_in_force():
         [_rolled(5, 8, reseeded), _rolled(4, 7, COMMANDS[5])], reports, tolerance=1e-6
     )
     assert report.ok and [c.error for c in report.checks] == [0.0, 0.0]
+
+
+def test_a_window_the_executor_did_not_run_as_planned_is_counted_apart():
+    """The plan moved at step 6 (a chunk that then arrived late), the executor held there."""
+    reports = [_report(k) for k in range(10)]
+    late = _rolled(
+        5, 7, [0.33, 0.55], action_steps=np.array([5, 6]), action_chunk_ids=np.array([1, 2])
+    )
+    report = check_rolled_states([late], reports, tolerance=1e-6)
+    assert report.not_checkable == {NOT_AS_PLANNED: 1} and not report.checked
 
 
 def test_a_missing_report_makes_a_held_step_unknowable():
@@ -146,9 +165,7 @@ def _write_bag(path: Path, rolled_offset: float) -> Path:
             rolled = _rolled(
                 t, target, np.add(COMMANDS[min(target - 1, 5)], rolled_offset),
                 make=T["vlash_msgs/msg/RolledState"], header=_header(t),
-                measured_positions=np.zeros(2), action_steps=np.zeros(0, np.int64),
-                action_chunk_ids=np.zeros(0, np.uint64), action_indices=np.zeros(0, np.uint32),
-                action_executed=np.zeros(0, bool),
+                measured_positions=np.zeros(2),
             )  # fmt: skip
             bag.write_message("/arm1/vlash/rolled_state", (100 + t) * 10**9, rolled)
     return path

@@ -8,7 +8,10 @@ safety pipeline so that this is exactly the position the executor commands at st
 This command verifies that on a bag, independently of the policy's bookkeeping: for every
 ``RolledState`` it takes, from the bag's ``ExecutedActions`` of step ``target_step - 1``, the
 command the executor held after that step (``command_in_force``: its last command, or the
-position it seeded from the arm) and compares it with ``rolled_positions`` joint by joint.
+position it seeded from the arm) and compares it with ``rolled_positions`` joint by joint. A
+window ``[t, t+Δ)`` the executor did not run as the rolled state planned it (a chunk that reached
+it after its start step, so its first actions were dropped) is counted apart: no roll-forward
+can know that in advance, and it says the delay Δ was underestimated.
 
 It prints how many rolled states (one per chunk) it checked, how many matched within the
 tolerance (default 1e-6 rad), the largest error, the chunks it could not check and why, and in
@@ -48,6 +51,9 @@ NO_COMMAND_YET = "the executor held no command at target_step - 1 (no joint stat
 AFTER_LAST_REPORT = "target_step - 1 is after the last recorded executor report"
 MISSING_REPORT = "the executor report of target_step - 1 is missing"
 OTHER_JOINTS = "RolledState.joint_names lack joints the executor commands"
+NOT_AS_PLANNED = (
+    "the executor did not run [t, t+Δ) as the policy planned (a chunk arrived after its start)"
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,7 @@ class _Commands:
         self.joint_names: list[str] | None = None
         self._in_force: dict[int, np.ndarray | None] = {}
         self._executed: dict[int, np.ndarray] = {}
+        self._chunk_at: dict[int, int] = {}
         self.limits: SafetyLimits | None = None
         for msg in reports:
             names = list(msg.joint_names)
@@ -117,8 +124,11 @@ class _Commands:
                     self.limits = executor_limits(msg)
             self._in_force[int(msg.step)] = executor_command_in_force(msg)
             arrays = executed_actions_arrays(msg)
-            for step, command in zip(arrays.steps.tolist(), arrays.commanded, strict=True):
+            for step, chunk_id, command in zip(
+                arrays.steps.tolist(), arrays.chunk_ids.tolist(), arrays.commanded, strict=True
+            ):
                 self._executed[int(step)] = command
+                self._chunk_at[int(step)] = int(chunk_id)
         self.last_report = max(self._in_force, default=None)
 
     def in_force(self, step: int) -> tuple[np.ndarray | None, str | None]:
@@ -129,6 +139,15 @@ class _Commands:
             return None, MISSING_REPORT
         held = self._in_force[step]
         return (None, NO_COMMAND_YET) if held is None else (held, None)
+
+    def ran_as_planned(self, first: int, end: int, planned: dict[int, int]) -> bool:
+        """Whether each step of ``[first, end)`` ran the chunk ``planned`` has for it (or held).
+
+        A chunk the policy had sent may reach the executor after its start step; its first
+        actions are then dropped and the executor holds where the plan moved, which the policy
+        could not know when it rolled the state forward.
+        """
+        return all(self._chunk_at.get(s) == planned.get(s) for s in range(first, end))
 
     def step_limited(self, first: int, end: int) -> bool | None:
         """Whether a command of steps ``[first, end)`` moved a joint by the full step limit."""
@@ -163,6 +182,16 @@ def check_rolled_states(
         command, reason = commands.in_force(target - 1)
         if command is None:
             checks.append(RolledCheck(t, target, None, reason, None))
+            continue
+        planned = dict(
+            zip(
+                (int(x) for x in msg.action_steps),
+                (int(x) for x in msg.action_chunk_ids),
+                strict=True,
+            )
+        )
+        if not commands.ran_as_planned(t, target, planned):
+            checks.append(RolledCheck(t, target, None, NOT_AS_PLANNED, None))
             continue
         rolled = np.asarray(msg.rolled_positions, dtype=np.float64)[
             [names.index(n) for n in joints]
