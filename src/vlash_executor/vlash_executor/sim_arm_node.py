@@ -109,7 +109,6 @@ class SimArmNode(Node):
         self.create_subscription(JointState, "joint_command", self._on_joint_command, reliable)
         self._timer = self.create_timer(1.0 / p["sim_rate_hz"], self._on_step)
         self._publish_observation(self._env.reset(seed=p["seed"]), with_image=True)
-        self._steps = 0
         # After the first frame: Mesa starts its helper threads then, with every CPU allowed.
         if p["avoid_control_cpu"]:
             avoid_control_cpu()
@@ -154,8 +153,7 @@ class SimArmNode(Node):
         if followed is not None:
             self._target = followed
         # Rendering dominates a step: only the frames that are published are rendered.
-        self._steps += 1
-        with_image = self._steps % self._image_every == 0
+        with_image = (self._env.state().step + 1) % self._image_every == 0
         result = self._env.step(self._target, render=with_image)
         observation = result.observation
         self._publish_observation(observation, with_image=with_image)

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vlash_executor.benchmarks.episodes import (
+    Outcome,
     Point,
     PolicySpec,
     Task,
@@ -88,24 +89,24 @@ def run(
         }
         for (policy, point), results in zip(labelled, outcomes, strict=True)
     ]
+    base = {
+        _group(row): results
+        for row, results in zip(rows, outcomes, strict=True)
+        if row["quantization"] == 1
+    }
     for row, results in zip(rows, outcomes, strict=True):
-        row["paired_speedup_vs_q1"] = _paired_speedup(row, rows, outcomes, results)
+        row["paired_speedup_vs_q1"] = _paired_speedup(base[_group(row)], results)
     return rows
 
 
-def _paired_speedup(row, rows, outcomes, results) -> dict[str, float | int | None]:
-    """Time-to-hit ratio q = 1 / q on the targets (seeds) both hit.
+def _paired_speedup(base: list[Outcome], mine: list[Outcome]) -> dict[str, float | int | None]:
+    """Time-to-hit ratio q = 1 (``base``) / q (``mine``) on the targets (seeds) both hit.
 
     A faster arm also hits far targets that q = 1 lets expire, and their long times raise the
     mean over hits; pairing compares the same targets.
     """
-    base = next(
-        o
-        for r, o in zip(rows, outcomes, strict=True)
-        if r["quantization"] == 1 and _group(r) == _group(row)
-    )
     times = {o.seed: o.time_to_hit_s for o in base if o.hit}
-    pairs = [(times[o.seed], o.time_to_hit_s) for o in results if o.hit and o.seed in times]
+    pairs = [(times[o.seed], o.time_to_hit_s) for o in mine if o.hit and o.seed in times]
     return common.paired_ratio_interval([a for a, _ in pairs], [b for _, b in pairs])
 
 

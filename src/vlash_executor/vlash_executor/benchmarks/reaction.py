@@ -284,13 +284,14 @@ def analyse(bag: Path, strategy: str, execution_horizon: int) -> dict[str, objec
     inference_s = [t for _, _, _, t in chunks.values()]
     starts = sorted(step - index for step, index in first_executed.values())
     reaction = _stats_ms(latencies)
+    max_delay = max(delay for _, delay in placement.values())
     bound = reaction_bound_ms(
         strategy,
         period_s=period,
         execution_horizon=execution_horizon,
         max_inference_s=max(inference_s),
         source_steps=[source for source, _ in placement.values()],
-        max_delay_steps=max(delay for _, delay in placement.values()),
+        max_delay_steps=max_delay,
     )
     return {
         "control_period_s": period,
@@ -298,7 +299,7 @@ def analyse(bag: Path, strategy: str, execution_horizon: int) -> dict[str, objec
         "reaction_latency": reaction,
         "reaction_bound_ms": bound,
         "max_reaction_over_bound": None if not latencies else reaction["max_ms"] / bound,
-        "max_delay_steps": max(delay for _, delay in placement.values()),
+        "max_delay_steps": max_delay,
         "reaction_latency_samples_ms": [1e3 * v for v in latencies],
         "inference_latency": _stats_ms(inference_s),
         "tick_lateness_all": _stats_ms(lateness_all),
