@@ -6,8 +6,8 @@
 Starts the `sim` profile (MuJoCo SO-101 whack-a-mole arm, executor, VLASH policy with the
 embedded checkpoint) and the MCAP recorder through scripts/vlash_launch.py, headless, in a ROS
 domain of its own with localhost-only discovery. A monitor node in this process
-(launch/run_monitor.py, shared with the launcher) prints one status line per second: targets
-shown/hit/missed, the current inference delay Δ (VLASH Sec. 4.1), the executor's measured
+(:mod:`vlash_bringup.run_monitor`, shared with the launcher) prints one status line per second:
+targets shown/hit/missed, the current inference delay Δ (VLASH Sec. 4.1), the executor's measured
 control rate, the arm's joint-state rate and the chunks received. ``--duration`` counts from the
 first chunk, so the policy's loading time does not eat into the loop. Then the recorded bag is
 reduced to a summary table and plots (vlash_policy.recording.run_report) in
@@ -24,11 +24,11 @@ import sys
 import time
 from pathlib import Path
 
+from vlash_bringup.process_group import ManagedProcess, ProcessGroup
+from vlash_bringup.ros_domain import lease_domain_id, ros_environment
+from vlash_bringup.run_monitor import LoopStatus, Monitor, StatusLine
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "launch"))
-from process_group import ManagedProcess, ProcessGroup  # noqa: E402
-from ros_domain import lease_domain_id, ros_environment  # noqa: E402
-from run_monitor import LoopStatus, Monitor, StatusLine  # noqa: E402
 
 # The launcher stops the nodes and then the recorder, each with a 20 s grace period.
 LAUNCHER_STOP_S = 60.0

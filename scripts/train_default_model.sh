@@ -19,7 +19,7 @@ cd "$ROOT"
 # shellcheck disable=SC1091
 source scripts/env.sh
 # The source tree first, so the recipe runs the code it sits next to even before a rebuild.
-export PYTHONPATH="$ROOT/src/vlash_policy:$ROOT/src/asyncvla_refiner:$ROOT/src/vlash_executor${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$ROOT/src/vlash_core:$ROOT/src/vlash_policy:$ROOT/src/asyncvla_refiner:$ROOT/src/vlash_executor:$ROOT/src/vlash_sim${PYTHONPATH:+:$PYTHONPATH}"
 
 # One intra-op thread: on this shared 2-core machine two torch threads spinning against other
 # processes made a batch-32 training step 36x slower (10.2 s vs 0.28 s, measured).
@@ -51,7 +51,7 @@ mark() { stage_times+=("\"$1\": $SECONDS"); echo "[default-model] $1 done at ${S
 # 1. Demonstrations: IK expert at 1 rad/s peak joint speed, sync, d = 0, with DART-style
 # planning noise so the data shows recoveries; one recording process per core (`nproc --all`:
 # plain nproc honours the OMP_NUM_THREADS=1 set above).
-python -m vlash_executor.sim.demonstrations --episodes "$EPISODES" --steps "$EPISODE_STEPS" \
+python -m vlash_sim.demonstrations --episodes "$EPISODES" --steps "$EPISODE_STEPS" \
     --out "$WORK/demos" --seed 1000 --state-noise 0.03 --workers "$(nproc --all)"
 mark demonstrations
 
@@ -67,7 +67,7 @@ mark demonstrations
 mark policy
 
 # 3. Closed-loop learning curve on validation episodes; the best checkpoint goes on.
-python -m vlash_executor.sim.learning_curve "$WORK/policy" --episodes "$CURVE_EPISODES" \
+python -m vlash_sim.learning_curve "$WORK/policy" --episodes "$CURVE_EPISODES" \
     --seed 5000 --json "$WORK/curve.json" --plot "$WORK/learning_curve.png"
 POLICY_CKPT="$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["best"]["checkpoint"])' "$WORK/curve.json")"
 mark learning_curve
@@ -92,9 +92,9 @@ mark install
 
 # 6. Held-out evaluation on the standard task (2 s target lifetime, 3 cm), no delay, with the
 # scripted expert (the demonstrator, privileged target position) on the same episodes beside it.
-python -m vlash_executor.sim.evaluate --checkpoint "$DEST" --strategies sync vlash --delays 0 \
+python -m vlash_sim.evaluate --checkpoint "$DEST" --strategies sync vlash --delays 0 \
     --episodes "$EVAL_EPISODES" --steps "$EVAL_STEPS" --seed 0 --json "$DEST/eval_standard.json"
-python -m vlash_executor.sim.evaluate --policy expert --strategies sync vlash --delays 0 \
+python -m vlash_sim.evaluate --policy expert --strategies sync vlash --delays 0 \
     --episodes "$EVAL_EPISODES" --steps "$EVAL_STEPS" --seed 0 --json "$DEST/eval_expert.json"
 mark evaluate
 

@@ -6,13 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ros_harness import RosTestGraph
+
+from vlash_bringup.node_graph import NodeGraph
 
 
 @pytest.fixture
-def ros_graph(tmp_path: Path) -> Iterator[RosTestGraph]:
+def ros_graph(tmp_path: Path) -> Iterator[NodeGraph]:
     """An isolated ROS graph for one test; its processes are stopped even when the test fails."""
-    graph = RosTestGraph(tmp_path / "logs")
+    graph = NodeGraph(tmp_path / "logs")
     try:
         yield graph
     finally:

@@ -3,14 +3,14 @@
     source scripts/env.sh
     python test/reliability_run.py --chunks 10000 --images 1000 --joint-states 1000 \
         --out reliability/results.json
-    python -m vlash_executor.reliability.report     # RELIABILITY.md from that JSON
+    python -m vlash_sim.reliability.report     # RELIABILITY.md from that JSON
 
-In a leased ROS domain (test/ros_harness.py) this process plays the arm (joint states that follow
-every command, as a perfect position controller would) and the camera, and records every report
-and command of the executor:
+In a leased ROS domain (vlash_bringup.node_graph) this process plays the arm (joint states that
+follow every command, as a perfect position controller would) and the camera, and records every
+report and command of the executor:
 
 1. **chunks**: the executor alone (vlash, armed); hostile ``ActionChunk``s of every kind of
-   :mod:`vlash_executor.reliability.hostile`, each mixed with valid ones, paced so the executor
+   :mod:`vlash_sim.reliability.hostile`, each mixed with valid ones, paced so the executor
    never has more than a few waiting (a lost message is counted, not hidden);
 2. **images and joint states**: the policy node (tiny random checkpoint) joins and closes the
    loop; hostile camera frames and joint states go to it (and the joint states to the executor);
@@ -44,12 +44,17 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.duration import Duration
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
-from ros_harness import RosTestGraph
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
 
-from vlash_executor.reliability import hostile
-from vlash_executor.reliability.checks import (
+from vlash_bringup.node_graph import NodeGraph
+from vlash_core.input_diagnostics import parse_counts, received_key, refused_key
+from vlash_core.safety_limits import SafetyLimits
+from vlash_core.so101 import SO101_JOINT_NAMES
+from vlash_msgs.msg import ActionChunk, ExecutedActions
+from vlash_policy.recording.bag_io import read_messages
+from vlash_sim.reliability import hostile
+from vlash_sim.reliability.checks import (
     CommandCheck,
     Tick,
     check_commands,
@@ -58,11 +63,6 @@ from vlash_executor.reliability.checks import (
     hold_lags,
     report_gaps,
 )
-from vlash_msgs.msg import ActionChunk, ExecutedActions
-from vlash_policy.input_diagnostics import parse_counts, received_key, refused_key
-from vlash_policy.recording.bag_io import read_messages
-from vlash_policy.safety_limits import SafetyLimits
-from vlash_policy.so101 import SO101_JOINT_NAMES
 
 JOINTS = tuple(SO101_JOINT_NAMES)
 RATE_HZ = 30.0
@@ -109,7 +109,7 @@ def write_executor_parameters(path: Path, **extra: object) -> Path:
 class Run:
     """One fuzz and fault run; :meth:`execute` returns its JSON-ready result."""
 
-    def __init__(self, graph: RosTestGraph, work: Path, checkpoint: Path, seed: int) -> None:
+    def __init__(self, graph: NodeGraph, work: Path, checkpoint: Path, seed: int) -> None:
         self.graph, self.work, self.checkpoint, self.seed = graph, work, checkpoint, seed
         self.rng = np.random.default_rng(seed)
         self.limits = SafetyLimits.from_velocity(
@@ -695,7 +695,7 @@ def run(
     *, chunks: int, images: int, joint_states: int, seed: int, work: Path, checkpoint: Path
 ) -> dict[str, Any]:
     """One run in a fresh leased domain; its processes are stopped whatever happens."""
-    graph = RosTestGraph(work / "logs")
+    graph = NodeGraph(work / "logs")
     try:
         return Run(graph, work, checkpoint, seed).execute(chunks, images, joint_states)
     finally:
@@ -711,8 +711,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("reliability/results.json"))
     parser.add_argument("--work", type=Path, default=Path("results/reliability"), help="logs, bag")
     args = parser.parse_args(argv)
-    from vlash_executor.benchmarks.episodes import random_checkpoint
-    from vlash_policy.benchmarks.common import machine_info
+    from vlash_sim.benchmarks.common import machine_info
+    from vlash_sim.benchmarks.episodes import random_checkpoint
 
     args.work.mkdir(parents=True, exist_ok=True)
     checkpoint = random_checkpoint(args.work / "checkpoint")

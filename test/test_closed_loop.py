@@ -28,14 +28,14 @@ from pathlib import Path
 import numpy as np
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
-from ros_harness import RosTestGraph
 from rosbags.highlevel import AnyReader
 
+from vlash_bringup.node_graph import NodeGraph
+from vlash_core.stamps import stamp_ns
 from vlash_msgs.msg import ActionChunk, ExecutedActions, RolledState
 from vlash_policy.recording.bag_io import metadata_topic_counts
 from vlash_policy.recording.check_rollforward import check_rolled_states
 from vlash_policy.recording.recorder_node import message_class
-from vlash_policy.stamps import stamp_ns
 
 pytest_plugins = ("checkpoints",)
 
@@ -367,14 +367,14 @@ def _check_bag(bag: Path, bag_streams: dict[str, list[bytes]], ours: dict[str, l
     ], "the bag's commands differ from those this process received"
 
 
-def _start_recorder(graph: RosTestGraph, bag: Path):
+def _start_recorder(graph: NodeGraph, bag: Path):
     specs = ", ".join(f"'{topic}:{msgtype}'" for topic, msgtype in RECORDED.items())
     cmd = [sys.executable, "-m", "vlash_policy.recording.recorder_node", "--ros-args"]
     cmd += ["-p", f"output_dir:={bag}", "-p", f"topics:=[{specs}]", "-p", "qos_depth:=100000"]
     return graph.processes.start("recorder", cmd, graph.env)
 
 
-def _quiet(graph: RosTestGraph, streams: dict[str, list[bytes]], what: str) -> None:
+def _quiet(graph: NodeGraph, streams: dict[str, list[bytes]], what: str) -> None:
     """Spin until no message arrived for 2 s (bounded): what was sent has been received."""
     total = lambda: sum(len(s) for s in streams.values())  # noqa: E731
     last = [total(), 0]
@@ -438,7 +438,7 @@ def test_vlash_closed_loop_is_step_exact_and_fully_recorded(ros_graph, tmp_path,
     reports = ours["/vlash/executed_actions"]
     ros_graph.spin_until(lambda: reports, START_TIMEOUT_S, "first executor report")
     sim = ros_graph.start_node(
-        "vlash_executor", "sim_arm_node", ["--ros-args", "-r", "__node:=sim_arm"], "sim_arm"
+        "vlash_sim", "sim_arm_node", ["--ros-args", "-r", "__node:=sim_arm"], "sim_arm"
     )
     ros_graph.spin_until(lambda: ours["/vlash/action_chunk"], START_TIMEOUT_S, "first chunk")
     first_chunk = deserialize_message(ours["/vlash/action_chunk"][0], ActionChunk)

@@ -3,7 +3,7 @@
 Executor, simulated arm and policy run as real processes over DDS; once chunks flow, the
 kernel's view of each process's threads (``/proc/<pid>/task``) must match what the executor's
 start-up line says it was granted, and no thread of the policy or the simulator may run on the
-executor's CPU (:mod:`vlash_policy.cpu_placement`).
+executor's CPU (:mod:`vlash_core.cpu_placement`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def test_the_control_thread_gets_its_cpu_and_the_priority_it_reports(ros_graph, 
         "policy",
     )
     sim = ros_graph.start_node(
-        "vlash_executor", "sim_arm_node", ["--ros-args", "-r", "__node:=sim_arm"], "sim_arm"
+        "vlash_sim", "sim_arm_node", ["--ros-args", "-r", "__node:=sim_arm"], "sim_arm"
     )
     ros_graph.spin_until(lambda: len(chunks) >= 2, START_TIMEOUT_S, "two chunks")
 

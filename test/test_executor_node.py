@@ -5,9 +5,9 @@ back what the executor commanded and reported (``vlash/executed_actions``). Ever
 step arithmetic on the executor's own reports, so the outcome does not depend on how fast this
 machine is: where arrival time matters (late actions), the arrival step is read from the first
 report naming the chunk, and the strategy's definition (VLASH Sec. 3, Fig. 3;
-:mod:`vlash_policy.strategies`) says what must have happened given that step. Every command is
+:mod:`vlash_core.strategies`) says what must have happened given that step. Every command is
 checked against the one safety model the policy's roll-forward also replays
-(:class:`vlash_policy.safety_limits.SafetyLimits`), with the real velocity limit (3 rad/s).
+(:class:`vlash_core.safety_limits.SafetyLimits`), with the real velocity limit (3 rad/s).
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ import yaml
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_harness import RosTestGraph
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
+from vlash_bringup.node_graph import NodeGraph
+from vlash_core.safety_limits import SafetyLimits
+from vlash_core.so101 import SO101_JOINT_NAMES
+from vlash_core.stamps import stamp_ns
 from vlash_msgs.msg import ActionChunk, ExecutedActions
-from vlash_policy.safety_limits import SafetyLimits
-from vlash_policy.so101 import SO101_JOINT_NAMES
-from vlash_policy.stamps import stamp_ns
 
 JOINTS = list(SO101_JOINT_NAMES)
 ZERO = [0.0] * len(JOINTS)
@@ -68,7 +68,7 @@ class ExecutorRig:
 
     def __init__(
         self,
-        graph: RosTestGraph,
+        graph: NodeGraph,
         tmp_path: Path,
         *,
         measured: list[float] | None = ZERO,

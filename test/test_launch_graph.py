@@ -18,9 +18,10 @@ from rcl_interfaces.srv import GetParameters, ListParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from rosbags.highlevel import AnyReader
-from vlash_graph import (
+
+from vlash_bringup.graph import (
     LAUNCHER_ARGUMENTS,
-    ROOT,
+    SHARE,
     NodeSpec,
     find_executable,
     load_graph,
@@ -29,12 +30,12 @@ from vlash_graph import (
     resolve_graph,
     yaml_value,
 )
-
 from vlash_msgs.msg import ActionChunk, ExecutedActions
 from vlash_policy.recording.bag_io import metadata_topic_counts
 
 pytest_plugins = ("checkpoints",)
 
+ROOT = Path(__file__).resolve().parent.parent
 GRAPH = load_graph()
 PROFILES = list(GRAPH["profiles"])
 PUBLISHER = Path(__file__).parent / "scripts" / "publish_samples.py"
@@ -65,13 +66,13 @@ def test_each_parameter_file_has_a_section_for_its_node(profile):
 
 def test_every_config_file_is_used_by_a_profile():
     used = {path for p in PROFILES for spec in _resolve(p).nodes for path in spec.params_files}
-    assert set((ROOT / "config").rglob("*.yaml")) == used
+    assert set((SHARE / "config").rglob("*.yaml")) == used
 
 
 def test_profile_files_do_not_repeat_a_value_another_profile_sets():
     """One source of truth: a value two profiles share belongs in a shared file."""
     seen: dict[tuple[str, str, str], Path] = {}
-    for path in sorted((ROOT / "config" / "profiles").rglob("*.yaml")):
+    for path in sorted((SHARE / "config" / "profiles").rglob("*.yaml")):
         for node, body in yaml.safe_load(path.read_text()).items():
             for key, value in body["ros__parameters"].items():
                 entry = (node, key, yaml_value(value))
@@ -330,7 +331,7 @@ def test_launcher_refuses_bad_arguments_before_starting_a_node(
          "directory /nowhere does not exist"),
         ("vlash_executor", "executor_node", "strategy:=vlsh", "ValueError: unknown switching "
          "strategy 'vlsh'"),
-        ("vlash_executor", "sim_arm_node", "sim_rate_hz:=600.0", "InvalidParameterValueException"),
+        ("vlash_sim", "sim_arm_node", "sim_rate_hz:=600.0", "InvalidParameterValueException"),
         ("vlash_policy", "recorder_node", "topics:=['x']", "ValueError: topic spec 'x' must be"),
     ],
     ids=["policy", "executor", "sim_arm", "recorder"],

@@ -32,11 +32,12 @@ from reliability_run import (
     UPPER,
     write_executor_parameters,
 )
-from ros_harness import ROOT
-from vlash_graph import find_executable
 
-from vlash_executor.reliability.checks import Tick, check_commands, first_execution, hold_lags
-from vlash_policy.safety_limits import SafetyLimits
+from vlash_bringup.graph import find_executable
+from vlash_core.safety_limits import SafetyLimits
+from vlash_sim.reliability.checks import Tick, check_commands, first_execution, hold_lags
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytest_plugins = ("checkpoints",)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from vlash_graph import find_executable
+
+from vlash_bringup.graph import find_executable
 
 pytest_plugins = ("checkpoints",)
 

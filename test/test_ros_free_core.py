@@ -1,6 +1,6 @@
 """The algorithm library imports no ROS: only the node adapters may.
 
-Every module of the three Python packages is imported in a fresh interpreter, except the thin ROS
+Every module of the Python packages is imported in a fresh interpreter, except the thin ROS
 adapters (``*_node.py`` and the helpers only nodes use: ``command_output.py``, ``node_runner.py``,
 ``node_diagnostics.py``); afterwards no ROS client library or message
 package may have been loaded, directly or through another module.
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("asyncvla_refiner", "vlash_policy", "vlash_executor")
+PACKAGES = ("vlash_core", "asyncvla_refiner", "vlash_policy", "vlash_executor", "vlash_sim")
 ROS_ADAPTERS = ("command_output", "node_runner", "node_diagnostics")
 ROS_MODULE_ROOTS = (
     "rclpy",
@@ -66,4 +66,30 @@ def test_the_probe_detects_a_ros_import():
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) is True
+
+
+HEAVY_MODULE_ROOTS = ("torch", "transformers", "mujoco", "cv2", "asyncvla_refiner", "vlash_policy")
+
+
+def test_the_executor_node_loads_no_torch_transformers_or_mujoco():
+    """What runs next to the arm installs without the model's or the simulator's stack."""
+    probe = (
+        "import json, sys\n"
+        "import vlash_executor.executor_node\n"
+        f"roots = {HEAVY_MODULE_ROOTS!r}\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(roots))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_heavy_module_probe_detects_torch():
+    probe = "import json, sys, torch\nprint(json.dumps('torch' in sys.modules))\n"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
     assert json.loads(result.stdout.strip().splitlines()[-1]) is True

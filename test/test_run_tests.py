@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 
 import pytest
-from ros_harness import ROOT
+
+ROOT = Path(__file__).resolve().parent.parent
 
 _spec = importlib.util.spec_from_file_location("run_tests", ROOT / "scripts" / "run_tests.py")
 run_tests = importlib.util.module_from_spec(_spec)

@@ -10,18 +10,17 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=["setuptools"],
+    install_requires=["setuptools", "numpy"],
     zip_safe=True,
     maintainer="VLASH ROS maintainers",
     maintainer_email="maintainers@vlash-ros.org",
-    description="Step-exact chunk executor node with safety limits; simulated SO-101 arm.",
+    description="Step-exact chunk executor node with safety limits (no torch, no MuJoCo).",
     license="Apache-2.0",
     # colcon runs pytest for packages whose test extra names it (tests_require left setuptools).
     extras_require={"test": ["pytest"]},
     entry_points={
         "console_scripts": [
             "executor_node = vlash_executor.executor_node:main",
-            "sim_arm_node = vlash_executor.sim_arm_node:main",
         ]
     },
 )

@@ -1,4 +1,4 @@
-"""Run only by test_ros_harness.py in an inner pytest: fails while its processes still run."""
+"""Run only by test_node_graph.py in an inner pytest: fails while its processes still run."""
 
 from __future__ import annotations
 

@@ -20,8 +20,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
 
+from vlash_core.so101 import SO101_JOINT_NAMES
 from vlash_msgs.msg import ActionChunk, ExecutedActions
-from vlash_policy.so101 import SO101_JOINT_NAMES
 
 KEEP_ALL = QoSProfile(depth=100_000, reliability=ReliabilityPolicy.RELIABLE)
 

@@ -14,11 +14,11 @@ from hypothesis import given, settings, target
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from vlash_core.action_space import ActionSpace
+from vlash_core.input_diagnostics import RefusedInputError
+from vlash_core.strategies import STRATEGY_NAMES, get_strategy
 from vlash_executor.chunk_executor import ChunkExecutor, HoldReason, IncomingChunk, decode_chunk
-from vlash_policy.action_space import ActionSpace
 from vlash_policy.inference_planner import ExecutorReport, InferencePlanner
-from vlash_policy.input_diagnostics import RefusedInputError
-from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
 from vlash_policy.timeline import DelayEstimator
 
 JOINTS = 2

@@ -8,7 +8,7 @@ counted, never executed out of time. Action quantization (VLASH Sec. 4.4) is app
 macro-action occupies one control step and the feedback names the last micro-action it merged.
 
 Safety is always on, and it is the one model the policy's roll-forward replays
-(:mod:`vlash_policy.safety_limits`): commands are clamped to joint position limits and to a
+(:mod:`vlash_core.safety_limits`): commands are clamped to joint position limits and to a
 maximum change per tick from the previous command. Like the controllers robotics teams trust
 (joint_trajectory_controller, MoveIt Servo), the executor
 
@@ -25,7 +25,7 @@ its timeout) it holds the last commanded position; every hold says why (:class:`
 
 Every chunk is checked before it may replace a plan (:func:`decode_chunk` for its fields,
 :meth:`ChunkExecutor.accept` against the executor's clock), and a chunk that fails is refused
-with an :class:`~vlash_policy.input_diagnostics.RefusedInputError` naming the field and the kind of
+with an :class:`~vlash_core.input_diagnostics.RefusedInputError` naming the field and the kind of
 fault; the running chunk is untouched. A refused chunk can never move the arm, and a chunk that
 passes still goes through the position and per-tick limits, so no input commands outside them.
 """
@@ -41,12 +41,12 @@ from typing import Any
 
 import numpy as np
 
-from vlash_policy.action_space import ActionSpace, parse_action_space
-from vlash_policy.conversions import chunk_actions_array
-from vlash_policy.input_diagnostics import RefusedInputError
-from vlash_policy.quantization import QuantizedChunk, quantize_actions
-from vlash_policy.safety_limits import PerJoint, SafetyLimits
-from vlash_policy.strategies import SwitchingStrategy
+from vlash_core.action_space import ActionSpace, parse_action_space
+from vlash_core.conversions import chunk_actions_array
+from vlash_core.input_diagnostics import RefusedInputError
+from vlash_core.quantization import QuantizedChunk, quantize_actions
+from vlash_core.safety_limits import PerJoint, SafetyLimits
+from vlash_core.strategies import SwitchingStrategy
 
 ACTION_MAGNITUDE_LIMIT = 1000.0
 """Largest accepted ``|action|`` (rad): beyond it a chunk is garbage, not a far target. Targets

@@ -20,7 +20,7 @@ once, then at most every 2 s) and counted on ``/diagnostics`` with the chunks re
 accepted, the commands a limit changed, the re-seeds and the dropped actions.
 
 Its spin thread, which runs every tick, asks for real-time scheduling and keeps the last CPU to
-itself (:mod:`vlash_policy.cpu_placement`); the start-up line says what the kernel granted.
+itself (:mod:`vlash_core.cpu_placement`); the start-up line says what the kernel granted.
 """
 
 # No `from __future__ import annotations`: rclpy finds the TimerInfo argument of a timer
@@ -34,18 +34,18 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
+from vlash_core.conversions import fill_executor_limits, joint_positions
+from vlash_core.cpu_placement import DEFAULT_FIFO_PRIORITY, pin_to_control_cpu, request_realtime
+from vlash_core.input_diagnostics import RefusedInputError, RepeatFilter
+from vlash_core.node_diagnostics import NodeDiagnostics
+from vlash_core.node_runner import parameter_descriptor, run_node
+from vlash_core.safety_limits import SafetyLimits, per_joint
+from vlash_core.so101 import SO101_JOINT_NAMES
+from vlash_core.strategies import STRATEGY_NAMES, get_strategy
 from vlash_executor import command_output
 from vlash_executor.chunk_executor import ChunkExecutor, HoldReason, TickResult, decode_chunk
 from vlash_executor.tick_timing import TickTiming
 from vlash_msgs.msg import ActionChunk, ExecutedActions
-from vlash_policy.conversions import fill_executor_limits, joint_positions
-from vlash_policy.cpu_placement import DEFAULT_FIFO_PRIORITY, pin_to_control_cpu, request_realtime
-from vlash_policy.input_diagnostics import RefusedInputError, RepeatFilter
-from vlash_policy.node_diagnostics import NodeDiagnostics
-from vlash_policy.node_runner import parameter_descriptor, run_node
-from vlash_policy.safety_limits import SafetyLimits, per_joint
-from vlash_policy.so101 import SO101_JOINT_NAMES
-from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
 
 # A repeated error (a policy stuck on one bad chunk) is logged once per this period, not every
 # message; a lasting hold is recalled once per the longer one.

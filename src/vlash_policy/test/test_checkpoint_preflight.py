@@ -7,11 +7,11 @@ import shutil
 
 import pytest
 
+from vlash_core.so101 import SO101_JOINT_NAMES
 from vlash_policy import checkpoint_preflight as preflight
 from vlash_policy.data.normalization import NORMALIZATION_FILE
 from vlash_policy.embedded import default_checkpoint_dir
 from vlash_policy.model import checkpoint as loader
-from vlash_policy.so101 import SO101_JOINT_NAMES
 
 
 def test_file_names_are_the_loaders():

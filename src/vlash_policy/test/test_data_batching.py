@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from vlash_policy.action_space import ActionSpace
+from vlash_core.action_space import ActionSpace
 from vlash_policy.data.batching import OffsetDataset, TrainingBatch, collate
 from vlash_policy.data.normalization import NormalizationStats
 from vlash_policy.data.synthetic import synthetic_episodes

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vlash_policy.action_space import ActionSpace
+from vlash_core.action_space import ActionSpace
 from vlash_policy.data.convert_bag import convert_bag, main
 from vlash_policy.data.lerobot_v3 import read_lerobot_dataset
 from vlash_policy.inference_planner import StepClock

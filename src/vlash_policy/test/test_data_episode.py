@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vlash_policy.action_space import ActionSpace
+from vlash_core.action_space import ActionSpace
 from vlash_policy.data.episode import Episode, check_compatible
 
 

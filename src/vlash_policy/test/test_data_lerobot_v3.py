@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from vlash_policy.action_space import ActionSpace
+from vlash_core.action_space import ActionSpace
 from vlash_policy.data.lerobot_v3 import read_lerobot_dataset, write_lerobot_dataset
 from vlash_policy.data.synthetic import synthetic_episodes
 

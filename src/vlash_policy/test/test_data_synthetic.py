@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from vlash_policy.action_space import ActionSpace
+from vlash_core.action_space import ActionSpace
+from vlash_core.rollforward import roll_forward
 from vlash_policy.data.synthetic import COLOURS, synthetic_episode, synthetic_episodes
-from vlash_policy.rollforward import roll_forward
 
 
 def test_deterministic_and_seed_dependent():

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vlash_policy.action_space import ActionSpace
+from vlash_core.action_space import ActionSpace
+from vlash_core.safety_limits import SafetyLimits
+from vlash_core.strategies import get_strategy
 from vlash_policy.inference_planner import ExecutorReport, InferencePlanner, StepClock
-from vlash_policy.safety_limits import SafetyLimits
-from vlash_policy.strategies import get_strategy
 from vlash_policy.timeline import DelayEstimator
 
 PERIOD = 0.1

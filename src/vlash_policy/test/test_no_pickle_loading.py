@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 SOURCES = sorted(
     p
-    for folder in ("src", "scripts", "launch")
+    for folder in ("src", "scripts")
     for p in (ROOT / folder).rglob("*.py")
     if "test" not in p.relative_to(ROOT).parts[:-1] and "build" not in p.parts
 )

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mcap_ros2.reader import read_ros2_messages
 
+from vlash_core.stamps import stamp_ns
 from vlash_policy.recording.bag_io import (
     DEFAULT_TOPICS,
     BagWriter,
@@ -29,7 +30,6 @@ from vlash_policy.recording.bag_io import (
     to_builtin,
 )
 from vlash_policy.recording.random_messages import random_message
-from vlash_policy.stamps import stamp_ns
 
 TYPESTORE = make_typestore()
 T = TYPESTORE.types

@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vlash_policy.input_diagnostics import RefusedInputError
+from vlash_core.input_diagnostics import RefusedInputError
 
 
 @dataclass(frozen=True)

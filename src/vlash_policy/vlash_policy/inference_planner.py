@@ -7,7 +7,7 @@ The executor owns the clock and reports, tick by tick, which action it commanded
 - decides when the next inference starts (the switching strategy's rule with the measured Δ),
 - rolls the measured state forward over the actions of ``[t, t+Δ)`` (VLASH Sec. 4.1), using the
   commands the executor reported and the planned remainder of the running chunk, executed
-  through the executor's own safety pipeline (:mod:`vlash_policy.safety_limits`) with the
+  through the executor's own safety pipeline (:mod:`vlash_core.safety_limits`) with the
   executor's limits, so ``s_{t+Δ}`` is the position the executor commands at step ``t+Δ-1``,
 - aligns the running chunk with the new one for Real-Time Chunking guidance.
 
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vlash_policy.action_space import ActionSpace
-from vlash_policy.quantization import quantize_actions
-from vlash_policy.rollforward import (
+from vlash_core.action_space import ActionSpace
+from vlash_core.quantization import quantize_actions
+from vlash_core.rollforward import (
     ExecutedAction,
     PlannedChunk,
     Rollout,
@@ -34,8 +34,8 @@ from vlash_policy.rollforward import (
     resolve_state_index_map,
     roll_out,
 )
-from vlash_policy.safety_limits import PerJoint, SafetyLimits
-from vlash_policy.strategies import SwitchingStrategy
+from vlash_core.safety_limits import PerJoint, SafetyLimits
+from vlash_core.strategies import SwitchingStrategy
 from vlash_policy.timeline import DelayEstimator
 
 _ACK_TICKS = 2
@@ -156,7 +156,7 @@ class InferencePlanner:
             margin_steps: added to Δ in the inference trigger.
             execution_horizon: K (None = the whole chunk).
             lower, upper, max_step_per_tick: the executor's joint position limits and per-tick
-                step limit (:class:`~vlash_policy.safety_limits.SafetyLimits`; None = no limit).
+                step limit (:class:`~vlash_core.safety_limits.SafetyLimits`; None = no limit).
                 They must be the executor's for the roll-forward to be exact.
             history_steps: executed steps remembered.
         """

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vlash_policy.action_space import ActionSpace, parse_action_space
-from vlash_policy.rollforward import roll_forward
+from vlash_core.action_space import ActionSpace, parse_action_space
+from vlash_core.rollforward import roll_forward
 
 
 def _check_int(name: str, value: int, minimum: int) -> int:

@@ -38,10 +38,10 @@ import torch.nn.functional as F  # noqa: N812 - the conventional torch alias
 
 from asyncvla_refiner.afm import sample_afm
 from asyncvla_refiner.rtc_guidance import prefix_weights, sample_rtc
-from vlash_policy.action_space import ActionSpace, parse_action_space
+from vlash_core.action_space import ActionSpace, parse_action_space
+from vlash_core.strategies import get_strategy
 from vlash_policy.model.checkpoint import load_checkpoint
 from vlash_policy.model.vla import InferenceTiming
-from vlash_policy.strategies import get_strategy
 
 __all__ = ["ChunkPolicy", "FlowVLAPolicy", "InferenceTiming", "PolicyChunk"]
 

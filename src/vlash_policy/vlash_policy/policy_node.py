@@ -18,7 +18,7 @@ Faults it survives: a malformed image or joint state is refused, logged (each ki
 (restarted) gets a fresh planner: a chunk still being inferred for the old clock is dropped, so
 no chunk is ever published for steps of a previous executor.
 
-Every thread of the node stays off the executor's control CPU (:mod:`vlash_policy.cpu_placement`)
+Every thread of the node stays off the executor's control CPU (:mod:`vlash_core.cpu_placement`)
 and torch runs one intra-op thread per CPU left, so inference neither delays a control tick nor
 competes with itself for a core.
 """
@@ -35,26 +35,26 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
 
-from vlash_msgs.msg import ActionChunk, ExecutedActions, RolledState
-from vlash_policy.action_space import parse_action_space
-from vlash_policy.conversions import (
+from vlash_core.action_space import parse_action_space
+from vlash_core.conversions import (
     executed_actions_arrays,
     executor_command_in_force,
     executor_limits,
     fill_chunk_actions,
     joint_positions,
 )
-from vlash_policy.cpu_placement import avoid_control_cpu
+from vlash_core.cpu_placement import avoid_control_cpu
+from vlash_core.input_diagnostics import RefusedInputError
+from vlash_core.node_diagnostics import NodeDiagnostics
+from vlash_core.node_runner import AVOID_CONTROL_CPU, parameter_descriptor, run_node
+from vlash_core.stamps import stamp_seconds
+from vlash_core.strategies import STRATEGY_NAMES, get_strategy
+from vlash_msgs.msg import ActionChunk, ExecutedActions, RolledState
 from vlash_policy.embedded import default_checkpoint_dir
 from vlash_policy.image_conversion import compressed_to_rgb, image_to_rgb, try_cv_bridge
 from vlash_policy.inference_planner import ExecutorReport, InferencePlanner, InferenceRequest
-from vlash_policy.input_diagnostics import RefusedInputError
-from vlash_policy.node_diagnostics import NodeDiagnostics
-from vlash_policy.node_runner import AVOID_CONTROL_CPU, parameter_descriptor, run_node
 from vlash_policy.observation_sync import Observation, ObservationSynchronizer
 from vlash_policy.policy_interface import FlowVLAPolicy
-from vlash_policy.stamps import stamp_seconds
-from vlash_policy.strategies import STRATEGY_NAMES, get_strategy
 from vlash_policy.timeline import DelayEstimator
 from vlash_policy.trained_offset import offset_beyond_training, trained_max_offset
 

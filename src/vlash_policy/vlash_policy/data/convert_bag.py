@@ -45,9 +45,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from vlash_policy.action_space import ActionSpace
+from vlash_core.action_space import ActionSpace
+from vlash_core.conversions import executed_actions_arrays
+from vlash_core.stamps import stamp_seconds
 from vlash_policy.checkpoint_preflight import CheckpointError, preflight_checkpoint
-from vlash_policy.conversions import executed_actions_arrays
 from vlash_policy.data.episode import Episode
 from vlash_policy.data.lerobot_v3 import write_lerobot_dataset
 from vlash_policy.inference_planner import StepClock
@@ -59,7 +60,6 @@ from vlash_policy.recording.bag_io import (
     read_bag_info,
     read_messages,
 )
-from vlash_policy.stamps import stamp_seconds
 
 EXECUTED_TYPE = "vlash_msgs/msg/ExecutedActions"
 EXECUTED_NAME = "vlash/executed_actions"

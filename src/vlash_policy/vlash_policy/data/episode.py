@@ -1,6 +1,6 @@
 """One demonstration trajectory ``{(o_t, s_t, a_t)}_{t<T}`` (VLASH Sec. 4.2).
 
-Step convention (shared with :mod:`vlash_policy.rollforward`): ``states[t]`` is measured BEFORE
+Step convention (shared with :mod:`vlash_core.rollforward`): ``states[t]`` is measured BEFORE
 ``actions[t]`` executes, and every camera frame ``images[cam][t]`` is the observation ``o_t`` of
 that same step.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vlash_policy.action_space import ActionSpace, parse_action_space
+from vlash_core.action_space import ActionSpace, parse_action_space
 
 
 @dataclass

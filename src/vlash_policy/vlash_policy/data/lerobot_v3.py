@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from vlash_policy.action_space import ActionSpace, parse_action_space
+from vlash_core.action_space import ActionSpace, parse_action_space
 from vlash_policy.data.episode import Episode, check_compatible
 from vlash_policy.data.normalization import FeatureStats
 

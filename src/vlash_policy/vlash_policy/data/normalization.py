@@ -25,7 +25,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from vlash_policy.action_space import ActionSpace
+from vlash_core.action_space import ActionSpace
 from vlash_policy.data.episode import Episode, check_compatible
 
 NORMALIZATION_FILE = "normalization.json"

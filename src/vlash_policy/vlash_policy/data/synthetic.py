@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vlash_policy.action_space import ActionSpace, parse_action_space
+from vlash_core.action_space import ActionSpace, parse_action_space
 from vlash_policy.data.episode import Episode
 
 COLOURS: dict[str, tuple[int, int, int]] = {"red": (255, 0, 0), "blue": (0, 0, 255)}

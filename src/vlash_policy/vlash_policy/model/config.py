@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlash_policy.action_space import parse_action_space
-from vlash_policy.so101 import SO101_JOINT_NAMES
+from vlash_core.action_space import parse_action_space
+from vlash_core.so101 import SO101_JOINT_NAMES
 
 # Families whose vision tower + projector + language model we know how to take apart.
 # "siglip_lm" is our own pairing of a SigLIP vision encoder, a linear projector and any decoder
@@ -78,7 +78,7 @@ class VLAConfig:
         refine: whether inference runs the rater + AFM after SFM by default.
         refine_threshold: T of AsyncVLA Eq. (3).
         rater_hidden, rater_layers, rater_heads: confidence-rater sizes (Sec. 3.2).
-        action_space: ``"absolute"`` or ``"delta"`` (see :mod:`vlash_policy.action_space`).
+        action_space: ``"absolute"`` or ``"delta"`` (see :mod:`vlash_core.action_space`).
         joint_names: names of the D action / state channels, in order.
     """
 

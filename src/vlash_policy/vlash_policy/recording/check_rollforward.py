@@ -3,7 +3,7 @@
 ``python -m vlash_policy.recording.check_rollforward BAG [--tolerance RAD]``
 
 VLASH Sec. 4.1: the policy conditions a chunk on ``s_{t+Δ}``, the state the robot reaches when
-the chunk starts, and the roll-forward (:mod:`vlash_policy.rollforward`) replays the executor's
+the chunk starts, and the roll-forward (:mod:`vlash_core.rollforward`) replays the executor's
 safety pipeline so that this is exactly the position the executor commands at step ``t+Δ-1``.
 This command verifies that on a bag, independently of the policy's bookkeeping: for every
 ``RolledState`` it takes, from the bag's ``ExecutedActions`` of step ``target_step - 1``, the
@@ -33,13 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from vlash_policy.conversions import (
+from vlash_core.conversions import (
     executed_actions_arrays,
     executor_command_in_force,
     executor_limits,
 )
+from vlash_core.safety_limits import SafetyLimits
 from vlash_policy.recording.bag_io import find_topic, read_bag_info, read_messages
-from vlash_policy.safety_limits import SafetyLimits
 
 DEFAULT_TOLERANCE_RAD = 1e-6
 ROLLED_TOPIC = "vlash/rolled_state"

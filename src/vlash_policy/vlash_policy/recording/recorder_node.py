@@ -27,8 +27,8 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
-from vlash_policy.cpu_placement import avoid_control_cpu
-from vlash_policy.node_runner import AVOID_CONTROL_CPU, create_node
+from vlash_core.cpu_placement import avoid_control_cpu
+from vlash_core.node_runner import AVOID_CONTROL_CPU, create_node
 from vlash_policy.recording.bag_io import (
     DEFAULT_TOPICS,
     INTERFACE_PACKAGES,

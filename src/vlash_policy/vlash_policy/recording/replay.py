@@ -38,15 +38,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from vlash_core.conversions import chunk_actions_array
+from vlash_core.stamps import stamp_ns
+from vlash_core.strategies import get_strategy
 from vlash_policy.checkpoint_preflight import preflight_checkpoint
-from vlash_policy.conversions import chunk_actions_array
 from vlash_policy.model.checkpoint import CONFIG_FILE
 from vlash_policy.model.config import VLAConfig
 from vlash_policy.observation_sync import ObservationSynchronizer
 from vlash_policy.policy_interface import FlowVLAPolicy
 from vlash_policy.recording.bag_io import image_rgb, namespace_of, read_bag_info, read_messages
-from vlash_policy.stamps import stamp_ns
-from vlash_policy.strategies import get_strategy
 
 CHUNK_TYPE = "vlash_msgs/msg/ActionChunk"
 CHUNK_NAME = "vlash/action_chunk"

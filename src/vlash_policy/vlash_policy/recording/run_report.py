@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from vlash_core.stamps import stamp_ns
 from vlash_policy.recording.bag_io import find_topic, metadata_topic_counts, read_messages
-from vlash_policy.stamps import stamp_ns
 
 REPORTS_TOPIC = "vlash/executed_actions"
 CHUNKS_TOPIC = "vlash/action_chunk"

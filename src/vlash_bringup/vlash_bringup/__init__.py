@@ -1,0 +1,1 @@
+"""Bring-up of the VLASH graph: launch files, configuration and the launcher without ros2 launch."""

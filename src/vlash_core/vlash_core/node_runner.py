@@ -1,0 +1,108 @@
+"""How every VLASH node process runs and describes its parameters.
+
+Each node runs in the ``rclpy.init()`` context on one single-threaded executor, and declares each
+parameter once with a descriptor (description and, where it has one, its range).
+
+A single-threaded executor delivers every timer tick on time on these 2-core machines, where
+``MultiThreadedExecutor`` lost most callbacks (rclpy issues #1452, #1223); work that may take long
+(the model) runs in a node's own thread instead.
+
+A node whose constructor fails (a bad parameter, a missing checkpoint) exits with status 1 and
+that one error on stderr, as ``<executable>: failed to start: <error>``
+(:data:`START_FAILURE`); the launcher shows that line.
+"""
+
+import gc
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import TypeVar
+
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import NameValidationException, ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+
+START_FAILURE = "failed to start:"
+# Errors of the configuration (parameters, files) rather than of the code: their message alone
+# says what to fix, a traceback would only bury it.
+_CONFIGURATION_ERRORS = (
+    ValueError,
+    TypeError,
+    OSError,
+    ParameterException,
+    NameValidationException,
+)
+
+NodeT = TypeVar("NodeT", bound=Node)
+
+
+def create_node(make_node: Callable[[], NodeT]) -> NodeT:
+    """``make_node()``; if it raises, print its error alone and exit with status 1.
+
+    Call it inside the rclpy context. A half-built node stays referenced by the traceback's
+    frames, and the context's shutdown would call ``destroy_node()`` on it, failing again on
+    attributes the constructor never set; the failure is therefore reported from a string and
+    the node collected before the context shuts down.
+    """
+    try:
+        return make_node()
+    except _CONFIGURATION_ERRORS as error:
+        detail = f"{type(error).__name__}: {error}"
+    except Exception:
+        detail = traceback.format_exc().rstrip()
+    gc.collect()
+    program = os.path.basename(sys.argv[0]) or "node"
+    print(f"{program}: {START_FAILURE} {detail}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
+    """Create the node inside an rclpy context and spin it until Ctrl-C or shutdown."""
+    try:
+        with rclpy.init(args=args):
+            node = create_node(make_node)
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            try:
+                executor.spin()
+            except RuntimeError:
+                # SIGINT shuts the context down even while spin runs a callback; rclpy then fails
+                # on the invalidated handle (e.g. a publisher inside a timer callback) with a
+                # RuntimeError instead of the shutdown exception. Only that case is a clean stop.
+                if rclpy.ok():
+                    raise
+            finally:
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+def parameter_descriptor(
+    description: str,
+    *,
+    floats: tuple[float, float] | None = None,
+    ints: tuple[int, int] | None = None,
+) -> ParameterDescriptor:
+    """Descriptor of one parameter: its description and an optional inclusive range."""
+    descriptor = ParameterDescriptor(description=description)
+    if floats is not None:
+        descriptor.floating_point_range = [
+            FloatingPointRange(from_value=floats[0], to_value=floats[1])
+        ]
+    if ints is not None:
+        descriptor.integer_range = [IntegerRange(from_value=ints[0], to_value=ints[1], step=1)]
+    return descriptor
+
+
+# Declared by every node that shares the machine with the executor (policy, simulator, recorder).
+AVOID_CONTROL_CPU = (
+    "avoid_control_cpu",
+    True,
+    parameter_descriptor(
+        "Keep every thread off the CPU the executor keeps to itself (the last one, when there "
+        "are two or more): vlash_core.cpu_placement."
+    ),
+)

@@ -1,1 +1,0 @@
-"""Runnable benchmarks (``python -m vlash_policy.benchmarks.<name>``)."""

@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m vlash_sim.benchmarks <name>`` (see ``__main__``)."""

@@ -1,0 +1,37 @@
+"""``python -m vlash_sim.benchmarks {strategies,...,all,report} [--quick] [--out DIR]``.
+
+The suite's one entry point, above everything it measures: the simulator benchmarks and the
+model-only ones (inference, packing); ``report`` regenerates BENCHMARKS.md from the committed
+results.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from vlash_sim.benchmarks import (
+    inference,
+    packing,
+    quantization,
+    reaction,
+    refiner,
+    report,
+    strategies,
+)
+from vlash_sim.benchmarks.cli import run_cli
+
+BENCHMARKS = {
+    module.NAME: module
+    for module in (strategies, refiner, quantization, reaction, inference, packing)
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["report"]:
+        return report.main(argv[1:], BENCHMARKS)
+    return run_cli(BENCHMARKS, argv, "vlash_sim.benchmarks")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
