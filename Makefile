@@ -12,12 +12,14 @@ setup:
 build: setup
 	$(ENV) colcon build --symlink-install
 
-# ruff, then the per-package tests as `colcon test` runs them, then the integration tests in test/.
+# ruff check, ruff format --check and mypy, then the per-package tests as `colcon test` runs them,
+# then the integration tests in test/.
 test: setup
 	$(ENV) python scripts/run_tests.py
 
+# The static checks of `make test` (and of .pre-commit-config.yaml) alone.
 lint: setup
-	$(ENV) ruff check .
+	$(ENV) ruff check . && ruff format --check . && python -m mypy
 
 demo: setup
 	$(ENV) bash scripts/demo.sh

@@ -1,9 +1,10 @@
 """Run every check of the suite and close with one line `N passed, M failed`.
 
-Order: `ruff check` (counted as one check), the per-package tests exactly as `colcon test` runs
-them (so a ROS user's `colcon test` runs the same tests), then the cross-package integration tests
-in test/ with pytest. Exits non-zero on any failure and also when no test ran at all, so a broken
-collection can never pass. Run inside the environment of scripts/env.sh (`make test` does).
+Order: the static checks `ruff check`, `ruff format --check` and `mypy` (each counted as one
+check), the per-package tests exactly as `colcon test` runs them (so a ROS user's `colcon test`
+runs the same tests), then the cross-package integration tests in test/ with pytest. Exits
+non-zero on any failure and also when no test ran at all, so a broken collection can never pass.
+Run inside the environment of scripts/env.sh (`make test` does).
 """
 
 from __future__ import annotations
@@ -11,10 +12,19 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Each counts as one check; .pre-commit-config.yaml runs the same commands before a commit.
+# mypy takes its file list and strictness from pyproject.toml's [tool.mypy].
+STATIC_CHECKS = {
+    "ruff check": ["ruff", "check", "."],
+    "ruff format": ["ruff", "format", "--check", "."],
+    "mypy": [sys.executable, "-m", "mypy"],
+}
 
 
 @dataclass
@@ -68,14 +78,24 @@ def pytest_counts(output: str) -> Counts:
     )
 
 
+def static_checks(
+    runner: Callable[[list[str]], tuple[int, str]] = run,
+) -> tuple[Counts, list[str]]:
+    """Run every command of STATIC_CHECKS (all of them, even after a failure): counts, failures."""
+    counts, failed = Counts(), []
+    for name, cmd in STATIC_CHECKS.items():
+        rc, _ = runner(cmd)
+        counts += Counts(passed=1) if rc == 0 else Counts(failed=1)
+        if rc:
+            failed.append(name)
+    return counts, failed
+
+
 def main() -> int:
     total = Counts()
-    problems: list[str] = []
 
-    rc, _ = run(["ruff", "check", "."])
-    total += Counts(passed=1) if rc == 0 else Counts(failed=1)
-    if rc:
-        problems.append("ruff check")
+    static, problems = static_checks()
+    total += static
 
     # Drop results of earlier runs so removed or renamed tests are not counted.
     run(["colcon", "test-result", "--delete-yes"])

@@ -32,3 +32,29 @@ def test_missing_summaries_are_errors_not_zero():
         run_tests.colcon_counts("colcon crashed")
     with pytest.raises(ValueError, match="no closing summary"):
         run_tests.pytest_counts("Traceback ...")
+
+
+def test_every_static_check_runs_and_a_failing_one_fails_the_suite():
+    ran = []
+
+    def runner(cmd):
+        ran.append(cmd)
+        return (1 if cmd[:2] == ["ruff", "format"] else 0), ""
+
+    counts, failed = run_tests.static_checks(runner)
+    assert ran == list(run_tests.STATIC_CHECKS.values())
+    assert counts == run_tests.Counts(passed=len(ran) - 1, failed=1)
+    assert failed == ["ruff format"]
+    assert {"ruff check", "ruff format", "mypy"} <= run_tests.STATIC_CHECKS.keys()
+
+
+def test_pre_commit_runs_the_same_static_checks():
+    import yaml
+
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = [hook for repo in config["repos"] for hook in repo["hooks"]]
+    entries = {hook["entry"] for hook in hooks}
+    assert all(hook["language"] == "system" for hook in hooks)  # no network at commit time
+    for cmd in run_tests.STATIC_CHECKS.values():
+        words = ["python", *cmd[1:]] if cmd[0] == sys.executable else cmd
+        assert " ".join(words) in entries
