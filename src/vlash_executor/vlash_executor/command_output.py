@@ -18,6 +18,8 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from vlash_core.stamps import seconds_to_sec_nanosec
+
 COMMAND_INTERFACES = ("forward_position", "joint_trajectory", "joint_state")
 
 
@@ -41,13 +43,11 @@ def joint_trajectory(
     msg = JointTrajectory(joint_names=list(joint_names))
     msg.header.stamp = stamp
     for i, row in enumerate(points):
-        nanoseconds = round((i + 1) * control_period_s * 1e9)
+        sec, nanosec = seconds_to_sec_nanosec((i + 1) * control_period_s)
         msg.points.append(
             JointTrajectoryPoint(
                 positions=[float(x) for x in row],
-                time_from_start=Duration(
-                    sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000
-                ),
+                time_from_start=Duration(sec=sec, nanosec=nanosec),
             )
         )
     return msg

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vlash_core.action_space import ActionSpace
+from vlash_core.stamps import seconds_to_sec_nanosec
 from vlash_policy.data.convert_bag import convert_bag, main
 from vlash_policy.data.lerobot_v3 import read_lerobot_dataset
 from vlash_policy.inference_planner import StepClock
@@ -23,8 +24,8 @@ T = TYPESTORE.types
 
 
 def _header(seconds: float):
-    ns = round(seconds * 1e9)
-    stamp = T["builtin_interfaces/msg/Time"](sec=ns // 10**9, nanosec=ns % 10**9)
+    sec, nanosec = seconds_to_sec_nanosec(seconds)
+    stamp = T["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec)
     return T["std_msgs/msg/Header"](stamp=stamp, frame_id="")
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mcap_ros2.reader import read_ros2_messages
 
-from vlash_core.stamps import stamp_ns
+from vlash_core.stamps import ns_to_sec_nanosec, stamp_ns
 from vlash_policy.recording.bag_io import (
     DEFAULT_TOPICS,
     BagWriter,
@@ -38,7 +38,7 @@ VLASH_TYPES = sorted(p.stem for p in find_interface_dir("vlash_msgs").glob("*.ms
 
 def header(ns: int, frame: str = "base") -> object:
     return T["std_msgs/msg/Header"](
-        stamp=T["builtin_interfaces/msg/Time"](sec=ns // 10**9, nanosec=ns % 10**9),
+        stamp=T["builtin_interfaces/msg/Time"](*ns_to_sec_nanosec(ns)),
         frame_id=frame,
     )
 

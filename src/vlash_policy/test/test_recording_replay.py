@@ -15,6 +15,7 @@ import pytest
 import tiny_vla
 import torch
 
+from vlash_core.stamps import ns_to_sec_nanosec
 from vlash_policy.data.normalization import FeatureStats, NormalizationStats
 from vlash_policy.model import VLAConfig
 from vlash_policy.model.checkpoint import build_default_model, save_checkpoint
@@ -61,7 +62,7 @@ def checkpoint(tmp_path_factory) -> Path:
 
 def _header(ns: int):
     return T["std_msgs/msg/Header"](
-        stamp=T["builtin_interfaces/msg/Time"](sec=ns // 10**9, nanosec=ns % 10**9), frame_id=""
+        stamp=T["builtin_interfaces/msg/Time"](*ns_to_sec_nanosec(ns)), frame_id=""
     )
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from vlash_core.stamps import ns_to_sec_nanosec
 from vlash_policy.recording.bag_io import BagWriter, make_typestore
 from vlash_policy.recording.random_messages import random_message
 from vlash_policy.recording.run_report import (
@@ -61,7 +62,7 @@ LAST_STEP = 22
 
 
 def _header(ns: int) -> object:
-    time = T["builtin_interfaces/msg/Time"](sec=ns // 10**9, nanosec=ns % 10**9)
+    time = T["builtin_interfaces/msg/Time"](*ns_to_sec_nanosec(ns))
     return T["std_msgs/msg/Header"](stamp=time, frame_id="")
 
 

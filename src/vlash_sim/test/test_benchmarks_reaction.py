@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 from rclpy.serialization import serialize_message
 
+from vlash_core.stamps import ns_to_sec_nanosec
 from vlash_msgs.msg import ActionChunk, ExecutedActions, TaskEvent
 from vlash_policy.recording.bag_io import BagWriter
 from vlash_sim.benchmarks.reaction import analyse
@@ -26,7 +27,7 @@ NS = 1_000_000
 
 
 def _stamp(msg, ns: int) -> None:
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(ns, 1_000_000_000)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = ns_to_sec_nanosec(ns)
 
 
 def _chunk(chunk_id: int, obs_ns: int, source_step: int, delay: int, total_s: float):
