@@ -25,15 +25,7 @@ from __future__ import annotations
 import abc
 from typing import ClassVar
 
-import numpy as np
-
-
-def _check_int(name: str, value: int, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+from vlash_core.validation import check_int
 
 
 class SwitchingStrategy(abc.ABC):
@@ -64,9 +56,9 @@ class SwitchingStrategy(abc.ABC):
         horizon. Asynchronous strategies start when the remainder just covers the delay
         (``steps_left <= Δ + margin``) so the next chunk arrives as this one runs out.
         """
-        steps_left = _check_int("steps_left", steps_left, 0)
-        delay_steps = _check_int("delay_steps", delay_steps, 0)
-        margin_steps = _check_int("margin_steps", margin_steps, 0)
+        steps_left = check_int("steps_left", steps_left, 0)
+        delay_steps = check_int("delay_steps", delay_steps, 0)
+        margin_steps = check_int("margin_steps", margin_steps, 0)
         if inference_in_flight:
             return False
         if not has_chunk:
@@ -89,11 +81,11 @@ class SwitchingStrategy(abc.ABC):
         start = self.effective_start_step(
             chunk_start_step=chunk_start_step, arrival_step=arrival_step
         )
-        return max(0, _check_int("arrival_step", arrival_step) - start)
+        return max(0, check_int("arrival_step", arrival_step) - start)
 
     def execution_step(self, *, index: int, chunk_start_step: int, arrival_step: int) -> int:
         """Control step at which action ``index`` of the chunk executes (if not dropped)."""
-        index = _check_int("index", index, 0)
+        index = check_int("index", index, 0)
         start = self.effective_start_step(
             chunk_start_step=chunk_start_step, arrival_step=arrival_step
         )
@@ -106,8 +98,8 @@ class SwitchingStrategy(abc.ABC):
         chunk at K; asynchronous ones run it to its end when the next chunk is late (VLASH
         Sec. 3: the next chunk is due after K, but the robot must not stall if it is not there).
         """
-        macro_count = _check_int("macro_count", macro_count, 0)
-        execution_horizon = _check_int("execution_horizon", execution_horizon, 0)
+        macro_count = check_int("macro_count", macro_count, 0)
+        execution_horizon = check_int("execution_horizon", execution_horizon, 0)
         if self.stops_at_execution_horizon and execution_horizon:
             return min(macro_count, execution_horizon)
         return macro_count
@@ -120,24 +112,24 @@ class _ObservationAligned(SwitchingStrategy):
     __slots__ = ()
 
     def planned_start_step(self, *, source_step: int, delay_steps: int) -> int:
-        _check_int("delay_steps", delay_steps, 0)
-        return _check_int("source_step", source_step)
+        check_int("delay_steps", delay_steps, 0)
+        return check_int("source_step", source_step)
 
 
 class _StartsAtArrival(SwitchingStrategy):
     __slots__ = ()
 
     def effective_start_step(self, *, chunk_start_step: int, arrival_step: int) -> int:
-        _check_int("chunk_start_step", chunk_start_step)
-        return _check_int("arrival_step", arrival_step)
+        check_int("chunk_start_step", chunk_start_step)
+        return check_int("arrival_step", arrival_step)
 
 
 class _StepExact(SwitchingStrategy):
     __slots__ = ()
 
     def effective_start_step(self, *, chunk_start_step: int, arrival_step: int) -> int:
-        _check_int("arrival_step", arrival_step)
-        return _check_int("chunk_start_step", chunk_start_step)
+        check_int("arrival_step", arrival_step)
+        return check_int("chunk_start_step", chunk_start_step)
 
 
 class SyncStrategy(_ObservationAligned, _StartsAtArrival):
@@ -171,7 +163,7 @@ class VlashStrategy(_StepExact):
     uses_guidance = False
 
     def planned_start_step(self, *, source_step: int, delay_steps: int) -> int:
-        return _check_int("source_step", source_step) + _check_int("delay_steps", delay_steps, 0)
+        return check_int("source_step", source_step) + check_int("delay_steps", delay_steps, 0)
 
 
 class RtcStrategy(_ObservationAligned, _StepExact):

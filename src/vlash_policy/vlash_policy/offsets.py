@@ -19,26 +19,19 @@ import numpy as np
 
 from vlash_core.action_space import ActionSpace, parse_action_space
 from vlash_core.rollforward import roll_forward
-
-
-def _check_int(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+from vlash_core.validation import check_int
 
 
 def sample_offsets(max_offset: int, count: int, *, rng: np.random.Generator) -> np.ndarray:
     """``count`` offsets ``δ ~ U{0, ..., Δmax}`` (VLASH Sec. 4.2 (i)); int64 array ``(count,)``."""
-    max_offset = _check_int("max_offset", max_offset, 0)
-    count = _check_int("count", count, 0)
+    max_offset = check_int("max_offset", max_offset, 0)
+    count = check_int("count", count, 0)
     return rng.integers(0, max_offset + 1, size=count, dtype=np.int64)
 
 
 def all_offsets(max_offset: int) -> np.ndarray:
     """Every offset ``0, ..., Δmax``: the branches packed after one shared ``o_t`` (Sec. 4.3)."""
-    max_offset = _check_int("max_offset", max_offset, 0)
+    max_offset = check_int("max_offset", max_offset, 0)
     return np.arange(max_offset + 1, dtype=np.int64)
 
 
@@ -100,11 +93,11 @@ def offset_sample(
     n_steps = acts.shape[0]
     if n_steps == 0:
         raise ValueError("actions must contain at least one step, got shape (0, D)")
-    t = _check_int("t", t, 0)
+    t = check_int("t", t, 0)
     if t >= n_steps:
         raise ValueError(f"t must be < the episode length {n_steps}, got {t}")
-    offset = _check_int("offset", offset, 0)
-    horizon = _check_int("horizon", horizon, 1)
+    offset = check_int("offset", offset, 0)
+    horizon = check_int("horizon", horizon, 1)
     k = t + offset
 
     if states is not None:

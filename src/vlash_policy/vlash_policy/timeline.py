@@ -15,36 +15,25 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from vlash_core.validation import check_int
+
 # Latencies that are an exact multiple of the control period (0.1 s at 30 Hz) come out of the
 # float division as 3.0000000000000004; without this slack ceil() would add a whole extra step.
 _STEP_ROUNDING_TOLERANCE = 1e-9
 
 
-def _check_step(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an integer control step, got {type(value).__name__}")
-    return int(value)
-
-
-def _check_count(name: str, value: int, minimum: int) -> int:
-    value = _check_step(name, value)
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
 def prediction_interval(t: int, horizon: int) -> range:
     """Steps ``[t, t+K)`` for which a chunk conditioned at step ``t`` is planned (``I_t^pred``)."""
-    t = _check_step("t", t)
-    horizon = _check_count("horizon", horizon, 1)
+    t = check_int("t", t)
+    horizon = check_int("horizon", horizon, 1)
     return range(t, t + horizon)
 
 
 def execution_interval(t: int, delay: int, horizon: int) -> range:
     """Steps ``[t+Δ, t+Δ+K)`` at which the chunk's first ``K`` actions run (``I_t^exec``)."""
-    t = _check_step("t", t)
-    delay = _check_count("delay", delay, 0)
-    horizon = _check_count("horizon", horizon, 1)
+    t = check_int("t", t)
+    delay = check_int("delay", delay, 0)
+    horizon = check_int("horizon", horizon, 1)
     return range(t + delay, t + delay + horizon)
 
 
@@ -70,8 +59,8 @@ def delay_steps_from_latencies(
     slowest ``100 - p`` percent of inferences; ``margin_steps`` adds slack for jitter.
     """
     _check_period_and_percentile(control_period_s, percentile)
-    margin_steps = _check_count("margin_steps", margin_steps, 0)
-    max_steps = _check_count("max_steps", max_steps, 0)
+    margin_steps = check_int("margin_steps", margin_steps, 0)
+    max_steps = check_int("max_steps", max_steps, 0)
     samples = np.asarray(latencies_s, dtype=np.float64)
     if samples.ndim != 1 or samples.size == 0:
         raise ValueError(f"latencies_s must be a non-empty 1-D sequence, got shape {samples.shape}")
@@ -102,14 +91,14 @@ class DelayEstimator:
         initial_delay: int = 0,
     ) -> None:
         _check_period_and_percentile(control_period_s, percentile)
-        self._max_steps = _check_count("max_steps", max_steps, 0)
-        window = _check_count("window", window, 1)
-        self._margin_steps = _check_count("margin_steps", margin_steps, 0)
-        initial_delay = _check_count("initial_delay", initial_delay, 0)
+        self._max_steps = check_int("max_steps", max_steps, 0)
+        window = check_int("window", window, 1)
+        self._margin_steps = check_int("margin_steps", margin_steps, 0)
+        initial_delay = check_int("initial_delay", initial_delay, 0)
         if initial_delay > self._max_steps:
             raise ValueError(f"initial_delay {initial_delay} exceeds max_steps {self._max_steps}")
         if fixed_delay is not None:
-            fixed_delay = _check_count("fixed_delay", fixed_delay, 0)
+            fixed_delay = check_int("fixed_delay", fixed_delay, 0)
             if fixed_delay > self._max_steps:
                 raise ValueError(f"fixed_delay {fixed_delay} exceeds max_steps {self._max_steps}")
         self._control_period_s = float(control_period_s)

@@ -23,6 +23,7 @@ import torch.nn.functional as F  # noqa: N812 - the conventional torch alias
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from vlash_core.validation import check_int
 from vlash_policy.data.episode import Episode, check_compatible
 from vlash_policy.data.normalization import NormalizationStats
 from vlash_policy.offsets import all_offsets, offset_sample, sample_offsets
@@ -64,14 +65,6 @@ class TrainingBatch:
         return TrainingBatch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
 
-def _check_int(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 class OffsetDataset(Dataset):
     """Items over every ``(episode, t)`` pair; see the module docstring for the item content.
 
@@ -96,15 +89,15 @@ class OffsetDataset(Dataset):
     ) -> None:
         check_compatible(episodes)
         self.episodes = list(episodes)
-        self.horizon = _check_int("horizon", horizon, 1)
-        self.max_offset = _check_int("max_offset", max_offset, 0)
+        self.horizon = check_int("horizon", horizon, 1)
+        self.max_offset = check_int("max_offset", max_offset, 0)
         if not isinstance(shared_observation, bool):
             raise TypeError(f"shared_observation must be bool, got {shared_observation!r}")
         self.shared_observation = shared_observation
         self.normalization = normalization
         self.tokenize = tokenize
-        self.image_size = None if image_size is None else _check_int("image_size", image_size, 1)
-        self.seed = _check_int("seed", seed, 0)
+        self.image_size = None if image_size is None else check_int("image_size", image_size, 1)
+        self.seed = check_int("seed", seed, 0)
         self.epoch = 0
         self.cameras = self.episodes[0].cameras
         self._index = [(e, t) for e, ep in enumerate(self.episodes) for t in range(ep.length)]
@@ -114,7 +107,7 @@ class OffsetDataset(Dataset):
         return self.max_offset + 1 if self.shared_observation else 1
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = _check_int("epoch", epoch, 0)
+        self.epoch = check_int("epoch", epoch, 0)
 
     def __len__(self) -> int:
         return len(self._index)

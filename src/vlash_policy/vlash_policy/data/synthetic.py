@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from vlash_core.action_space import ActionSpace, parse_action_space
+from vlash_core.validation import check_int
 from vlash_policy.data.episode import Episode
 
 COLOURS: dict[str, tuple[int, int, int]] = {"red": (255, 0, 0), "blue": (0, 0, 255)}
@@ -46,10 +47,7 @@ def synthetic_episode(
         ("image_size", image_size, 4),
         ("num_joints", num_joints, 2),
     ):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-        if value < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        check_int(name, value, minimum)
     space = parse_action_space(action_space)
     rng = np.random.default_rng([seed, index])
     dots = {name: rng.uniform(-0.8, 0.8, size=2) for name in COLOURS}
