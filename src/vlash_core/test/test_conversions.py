@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vlash_core.conversions import (
-    check_joint_names,
     chunk_actions_array,
     chunk_confidence_array,
     chunk_refined_array,
@@ -148,18 +147,6 @@ def test_joint_names_must_match_action_dim_and_be_unique():
     msg.joint_names = ["a", "a"]
     with pytest.raises(ValueError, match=r"ActionChunk.joint_names\[1\] repeats joint name 'a'"):
         chunk_actions_array(msg)
-
-
-def test_check_joint_names_reports_first_difference():
-    check_joint_names("ActionChunk.joint_names", JOINTS, JOINTS)
-    swapped = [JOINTS[1], JOINTS[0], *JOINTS[2:]]
-    with pytest.raises(
-        ValueError,
-        match=r"ActionChunk.joint_names\[0\] is 'shoulder_lift', expected 'shoulder_pan'",
-    ):
-        check_joint_names("ActionChunk.joint_names", swapped, JOINTS)
-    with pytest.raises(ValueError, match=r"RolledState.joint_names has 5 names"):
-        check_joint_names("RolledState.joint_names", JOINTS[:5], JOINTS)
 
 
 @pytest.mark.parametrize("make", real_or_namespace("executed"))

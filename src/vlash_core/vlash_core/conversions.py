@@ -64,26 +64,6 @@ def _shaped(field: str, values: ArrayLike, shape: tuple[int, ...], dtype: type) 
     return arr
 
 
-def check_joint_names(field: str, names: Sequence[str], expected: Sequence[str]) -> None:
-    """Raise ``ValueError`` naming ``field`` if ``names`` differs from ``expected``.
-
-    Joint order defines the meaning of every action column, so a chunk for another joint order
-    must be rejected, not executed.
-    """
-    names, expected = list(names), list(expected)
-    if names == expected:
-        return
-    if len(names) != len(expected):
-        raise RefusedInputError(
-            "joint_names",
-            f"{field} has {len(names)} names {names}, expected {len(expected)}: {expected}",
-        )
-    first = next(i for i, (a, b) in enumerate(zip(names, expected, strict=True)) if a != b)
-    raise RefusedInputError(
-        "joint_names", f"{field}[{first}] is {names[first]!r}, expected {expected[first]!r}"
-    )
-
-
 def _check_unique_names(field: str, names: Sequence[str]) -> None:
     seen: set[str] = set()
     for i, name in enumerate(names):
