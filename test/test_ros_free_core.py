@@ -1,9 +1,9 @@
 """The algorithm library imports no ROS: only the node adapters may.
 
-Every module of the Python packages is imported in a fresh interpreter, except the thin ROS
-adapters (``*_node.py`` and the helpers only nodes use: ``command_output.py``, ``node_runner.py``,
-``node_diagnostics.py``); afterwards no ROS client library or message
-package may have been loaded, directly or through another module.
+Every module of the Python packages is imported in a fresh interpreter, except the thin ROS adapters
+(``*_node.py`` and the helpers only nodes use: ``command_output.py``, ``node_runner.py``,
+``node_diagnostics.py`` and the nodes' parameter tables); afterwards no ROS client library or
+message package may have been loaded, directly or through another module.
 """
 
 import json
@@ -13,7 +13,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("vlash_core", "asyncvla_refiner", "vlash_policy", "vlash_executor", "vlash_sim")
-ROS_ADAPTERS = ("command_output", "node_runner", "node_diagnostics")
+ROS_ADAPTERS = (
+    "command_output",
+    "node_runner",
+    "node_diagnostics",
+    "executor_parameters",
+    "policy_parameters",
+)
 ROS_MODULE_ROOTS = (
     "rclpy",
     "rcl_interfaces",

@@ -17,11 +17,13 @@ from vlash_core.conversions import (
     executed_actions_arrays,
     executor_command_in_force,
     executor_limits,
+    executor_report,
     fill_chunk_actions,
     fill_executed_actions,
     fill_executor_limits,
     joint_positions,
 )
+from vlash_core.executor_report import ExecutorReport
 from vlash_core.safety_limits import SafetyLimits
 
 JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
@@ -150,17 +152,21 @@ def test_joint_names_must_match_action_dim_and_be_unique():
 
 
 @pytest.mark.parametrize("make", real_or_namespace("executed"))
-def test_executed_actions_round_trip(make):
+def test_executor_report_round_trip(make):
     msg = make()
     commanded = np.arange(3 * len(JOINTS), dtype=np.float64).reshape(3, len(JOINTS)) * 0.1
-    fill_executed_actions(
-        msg,
+    sent = ExecutorReport(
+        step=102,
+        steps=[100, 101, 102],
         chunk_ids=[7, 7, 8],
         indices=[4, 5, 0],
-        steps=[100, 101, 102],
-        commanded=commanded,
-        joint_names=JOINTS,
+        commands=commanded,
+        holding=False,
+        steps_left=9,
+        running_chunk_id=8,
+        command_in_force=commanded[-1],
     )
+    fill_executed_actions(msg, sent, JOINTS)
     out = executed_actions_arrays(msg)
     np.testing.assert_array_equal(out.chunk_ids, [7, 7, 8])
     np.testing.assert_array_equal(out.indices, [4, 5, 0])
@@ -168,6 +174,31 @@ def test_executed_actions_round_trip(make):
     np.testing.assert_array_equal(out.commanded, commanded)
     # Row i of the flat field belongs to step i.
     assert list(msg.commanded_positions[len(JOINTS) : 2 * len(JOINTS)]) == list(commanded[1])
+    received = executor_report(msg)
+    assert (received.step, received.holding, received.steps_left) == (102, False, 9)
+    assert received.running_chunk_id == 8
+    assert list(received.steps) == [100, 101, 102] and list(received.chunk_ids) == [7, 7, 8]
+    np.testing.assert_array_equal(received.commands, commanded)
+    np.testing.assert_array_equal(received.command_in_force, commanded[-1])
+
+
+@pytest.mark.parametrize("make", real_or_namespace("executed"))
+def test_executor_report_of_a_holding_executor_without_a_chunk(make):
+    msg = make()
+    held = ExecutorReport(
+        step=3,
+        steps=[],
+        chunk_ids=[],
+        indices=[],
+        commands=np.empty((0, len(JOINTS))),
+        holding=True,
+        steps_left=0,
+    )
+    fill_executed_actions(msg, held, JOINTS)
+    assert msg.running_chunk_id == -1 and list(msg.command_in_force) == []
+    received = executor_report(msg)
+    assert received.running_chunk_id is None and received.command_in_force is None
+    assert received.holding and received.commands.shape == (0, len(JOINTS))
 
 
 def test_executed_actions_length_mismatches_name_the_field():
@@ -195,11 +226,16 @@ def test_executed_actions_length_mismatches_name_the_field():
     ):
         fill_executed_actions(
             empty_executed(),
-            chunk_ids=[1, 1],
-            indices=[0, 1],
-            steps=[5, 6],
-            commanded=np.zeros((2, 3)),
-            joint_names=["a", "b"],
+            ExecutorReport(
+                step=6,
+                steps=[5, 6],
+                chunk_ids=[1, 1],
+                indices=[0, 1],
+                commands=np.zeros((2, 3)),
+                holding=False,
+                steps_left=0,
+            ),
+            ["a", "b"],
         )
 
 

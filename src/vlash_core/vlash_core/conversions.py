@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from vlash_core.executor_report import ExecutorReport
 from vlash_core.input_diagnostics import RefusedInputError
 from vlash_core.safety_limits import SafetyLimits
 
@@ -220,32 +221,51 @@ def executed_actions_arrays(msg: Any) -> ExecutedArrays:
     )
 
 
-def fill_executed_actions(
-    msg: Any,
-    *,
-    chunk_ids: ArrayLike,
-    indices: ArrayLike,
-    steps: ArrayLike,
-    commanded: ArrayLike,
-    joint_names: Sequence[str],
-) -> None:
-    """Write executed-action feedback into an ``ExecutedActions`` message.
+def fill_executed_actions(msg: Any, report: ExecutorReport, joint_names: Sequence[str]) -> None:
+    """Write an executor report into an ``ExecutedActions`` (all but header, limits and timing).
 
-    ``commanded`` has shape ``(N, len(joint_names))``, one row per executed action.
+    ``report.commands`` has one row of ``len(joint_names)`` positions per executed step.
     """
     names = list(joint_names)
     _check_unique_names("ExecutedActions.joint_names", names)
-    step_arr = _flat("ExecutedActions.steps", steps, np.int64)
+    step_arr = _flat("ExecutedActions.steps", report.steps, np.int64)
     count = step_arr.size
-    ids = _shaped("ExecutedActions.chunk_ids", chunk_ids, (count,), np.uint64)
-    idx = _shaped("ExecutedActions.indices", indices, (count,), np.uint32)
-    cmd = _shaped("ExecutedActions.commanded_positions", commanded, (count, len(names)), np.float64)
+    ids = _shaped("ExecutedActions.chunk_ids", report.chunk_ids, (count,), np.uint64)
+    idx = _shaped("ExecutedActions.indices", report.indices, (count,), np.uint32)
+    cmd = _shaped(
+        "ExecutedActions.commanded_positions", report.commands, (count, len(names)), np.float64
+    )
     _check_finite("ExecutedActions.commanded_positions", cmd)
+    msg.step = report.step
     msg.joint_names = names
     msg.steps = step_arr.tolist()
     msg.chunk_ids = ids.tolist()
     msg.indices = idx.tolist()
     msg.commanded_positions = cmd.ravel().tolist()
+    held = report.command_in_force
+    msg.command_in_force = [] if held is None else [float(x) for x in held]
+    msg.holding = report.holding
+    msg.steps_left = report.steps_left
+    msg.running_chunk_id = -1 if report.running_chunk_id is None else report.running_chunk_id
+
+
+def executor_report(msg: Any) -> ExecutorReport:
+    """The :class:`ExecutorReport` an ``ExecutedActions`` carries (limits and timing aside).
+
+    Raises ``ValueError`` naming the field that is malformed.
+    """
+    arrays = executed_actions_arrays(msg)
+    return ExecutorReport(
+        step=int(msg.step),
+        steps=arrays.steps.tolist(),
+        chunk_ids=arrays.chunk_ids.tolist(),
+        indices=arrays.indices.tolist(),
+        commands=arrays.commanded,
+        holding=bool(msg.holding),
+        steps_left=int(msg.steps_left),
+        running_chunk_id=None if msg.running_chunk_id < 0 else int(msg.running_chunk_id),
+        command_in_force=executor_command_in_force(msg),
+    )
 
 
 def executor_command_in_force(msg: Any) -> NDArray[np.float64] | None:

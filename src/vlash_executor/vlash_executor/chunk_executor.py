@@ -43,6 +43,7 @@ import numpy as np
 
 from vlash_core.action_space import ActionSpace, parse_action_space
 from vlash_core.conversions import chunk_actions_array
+from vlash_core.executor_report import ExecutorReport
 from vlash_core.input_diagnostics import RefusedInputError
 from vlash_core.quantization import QuantizedChunk, quantize_actions
 from vlash_core.safety_limits import PerJoint, SafetyLimits
@@ -420,6 +421,22 @@ class ChunkExecutor:
                 f"{name} is conditioned on step {source}, which the executor (at step "
                 f"{self._step}) has not reached: planned on another executor's clock",
             )
+
+    def report(self, tick: TickResult) -> ExecutorReport:
+        """What the executor reports after ``tick`` (the state after it, as the policy needs)."""
+        executed = not tick.holding
+        assert not executed or tick.command is not None
+        return ExecutorReport(
+            step=tick.step,
+            steps=[tick.step] if executed else [],
+            chunk_ids=[tick.chunk_id] if executed else [],
+            indices=[tick.micro_index] if executed else [],
+            commands=tick.command[None] if executed else np.empty((0, self.limits.joint_count)),
+            holding=tick.holding,
+            steps_left=self.steps_left(),
+            running_chunk_id=self.running_chunk_id,
+            command_in_force=self.last_command,
+        )
 
     def tick(self) -> TickResult:
         """Execute the control step ``self.step`` and advance the clock by one."""

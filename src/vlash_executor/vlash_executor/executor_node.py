@@ -34,16 +34,17 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
-from vlash_core.conversions import fill_executor_limits, joint_positions
-from vlash_core.cpu_placement import DEFAULT_FIFO_PRIORITY, pin_to_control_cpu, request_realtime
+from vlash_core.conversions import fill_executed_actions, fill_executor_limits, joint_positions
+from vlash_core.cpu_placement import pin_to_control_cpu, request_realtime
+from vlash_core.executor_report import ExecutorReport
 from vlash_core.input_diagnostics import RefusedInputError, RepeatFilter
 from vlash_core.node_diagnostics import NodeDiagnostics
-from vlash_core.node_runner import parameter_descriptor, run_node
+from vlash_core.node_runner import run_node
 from vlash_core.safety_limits import SafetyLimits, per_joint
-from vlash_core.so101 import SO101_JOINT_NAMES
-from vlash_core.strategies import STRATEGY_NAMES, get_strategy
+from vlash_core.strategies import get_strategy
 from vlash_executor import command_output
 from vlash_executor.chunk_executor import ChunkExecutor, HoldReason, TickResult, decode_chunk
+from vlash_executor.executor_parameters import PARAMETERS
 from vlash_executor.tick_timing import TickTiming
 from vlash_msgs.msg import ActionChunk, ExecutedActions
 
@@ -58,7 +59,7 @@ class ExecutorNode(LifecycleNode):
 
     def __init__(self, *, node_name: str = "vlash_executor") -> None:
         super().__init__(node_name)
-        p = self._declare_parameters()
+        p = {param.name: param.value for param in self.declare_parameters("", PARAMETERS)}
         scheduling = request_realtime(p["realtime_priority"])
         cpu = pin_to_control_cpu() if p["pin_to_control_cpu"] else None
         self._joint_names = p["joint_names"]
@@ -104,7 +105,6 @@ class ExecutorNode(LifecycleNode):
             max_lead_steps=self._steps(p["max_chunk_lead_s"]),
         )
         self._timing = TickTiming(period_s=self._period)
-        self._pending: list[tuple[int, int, int, np.ndarray]] = []
         self._resend_trajectory = False
         self._hold_reason: HoldReason | None = None
         self._repeats = RepeatFilter(_REPEAT_LOG_PERIOD_S)
@@ -141,114 +141,6 @@ class ExecutorNode(LifecycleNode):
     def _steps(self, seconds: float) -> int:
         """A timeout in control steps: 0 stays 0 (disabled), any other at least one step."""
         return 0 if seconds == 0 else max(1, round(seconds / self._period))
-
-    def _declare_parameters(self) -> dict:
-        declared = self.declare_parameters(
-            "",
-            [
-                (
-                    "joint_names",
-                    list(SO101_JOINT_NAMES),
-                    parameter_descriptor("Commanded joints, in action order."),
-                ),
-                (
-                    "control_rate_hz",
-                    30.0,
-                    parameter_descriptor("Control steps per second.", floats=(1.0, 1000.0)),
-                ),
-                (
-                    "strategy",
-                    "vlash",
-                    parameter_descriptor(f"Chunk switching strategy: {', '.join(STRATEGY_NAMES)}."),
-                ),
-                (
-                    "position_lower",
-                    [-3.2] * 6,
-                    parameter_descriptor("Joint position lower limits (rad), one per joint."),
-                ),
-                (
-                    "position_upper",
-                    [3.2] * 6,
-                    parameter_descriptor("Joint position upper limits (rad), one per joint."),
-                ),
-                (
-                    "max_joint_velocity",
-                    [3.0] * 6,
-                    parameter_descriptor("Largest commanded joint speed (rad/s), one per joint."),
-                ),
-                (
-                    "policy_timeout_s",
-                    1.0,
-                    parameter_descriptor(
-                        "Hold when no chunk arrived for this long (0 disables).",
-                        floats=(0.0, 3600.0),
-                    ),
-                ),
-                (
-                    "joint_state_timeout_s",
-                    1.0,
-                    parameter_descriptor(
-                        "Hold when joint_states stopped arriving for this long (0 disables).",
-                        floats=(0.0, 60.0),
-                    ),
-                ),
-                (
-                    "reseed_distance_rad",
-                    0.0,
-                    parameter_descriptor(
-                        "Re-seed the hold position from a measured position farther than this "
-                        "from the last command in any joint, instead of moving back (rad; 0 "
-                        "disables: an arm that lags its commands far, like the simulated one).",
-                        floats=(0.0, 10.0),
-                    ),
-                ),
-                (
-                    "max_chunk_lead_s",
-                    2.0,
-                    parameter_descriptor(
-                        "Refuse a chunk whose start step lies more than this ahead of the "
-                        "executor's step (a policy plans Δ ahead; a chunk far beyond would wait, "
-                        "blocking the policy's trigger).",
-                        floats=(0.0, 60.0),
-                    ),
-                ),
-                (
-                    "start_armed",
-                    False,
-                    parameter_descriptor(
-                        "Activate (arm) at start-up; false waits, disarmed, for the operator's "
-                        "lifecycle activate."
-                    ),
-                ),
-                (
-                    "realtime_priority",
-                    DEFAULT_FIFO_PRIORITY,
-                    parameter_descriptor(
-                        "SCHED_FIFO priority of the control thread, as ros2_control asks for its "
-                        "update thread (nice -10 where refused; 0 asks for nothing).",
-                        ints=(0, 99),
-                    ),
-                ),
-                (
-                    "pin_to_control_cpu",
-                    True,
-                    parameter_descriptor(
-                        "Run the control thread on the last CPU, which the policy, simulator "
-                        "and recorder leave to it (with two or more CPUs)."
-                    ),
-                ),
-                (
-                    "command_interface",
-                    "forward_position",
-                    parameter_descriptor(
-                        "Command form: forward_position (Float64MultiArray every tick), "
-                        "joint_trajectory (timed JointTrajectory on chunk switch) or "
-                        "joint_state (JointState every tick)."
-                    ),
-                ),
-            ],
-        )
-        return {p.name: p.value for p in declared}
 
     # --- lifecycle: the arm/disarm switch --------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -354,9 +246,7 @@ class ExecutorNode(LifecycleNode):
                 )
             else:
                 self._send(result, now)
-        if not result.holding:
-            self._pending.append((result.step, result.chunk_id, result.micro_index, result.command))
-        self._publish_feedback(result.step, now, lateness, holding=result.holding)
+        self._publish_feedback(self._core.report(result), now, lateness)
 
     def _send(self, result: TickResult, stamp) -> None:
         """Publish this tick's command in the configured form."""
@@ -393,29 +283,15 @@ class ExecutorNode(LifecycleNode):
             else:
                 self.get_logger().warning(text)
 
-    def _publish_feedback(self, step: int, stamp, lateness: float, *, holding: bool) -> None:
+    def _publish_feedback(self, report: ExecutorReport, stamp, lateness: float) -> None:
         msg = ExecutedActions(
-            step=step,
-            joint_names=self._joint_names,
-            holding=holding,
             dropped_actions=self._core.dropped_actions,
-            running_chunk_id=-1
-            if self._core.running_chunk_id is None
-            else self._core.running_chunk_id,
-            steps_left=self._core.steps_left(),
             tick_lateness=lateness,
             control_period=self._period,
         )
         msg.header.stamp = stamp
+        fill_executed_actions(msg, report, self._joint_names)
         fill_executor_limits(msg, self._core.limits)
-        held = self._core.last_command
-        msg.command_in_force = [] if held is None else held.tolist()
-        for entry_step, chunk_id, micro, command in self._pending:
-            msg.steps.append(entry_step)
-            msg.chunk_ids.append(chunk_id)
-            msg.indices.append(micro)
-            msg.commanded_positions.extend(float(x) for x in command)
-        self._pending.clear()
         self._feedback_pub.publish(msg)
 
     def destroy_node(self) -> None:

@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vlash_core.action_space import ActionSpace
+from vlash_core.executor_report import ExecutorReport
 from vlash_core.safety_limits import SafetyLimits
 from vlash_core.strategies import get_strategy
-from vlash_policy.inference_planner import ExecutorReport, InferencePlanner, StepClock
+from vlash_policy.inference_planner import InferencePlanner, StepClock
 from vlash_policy.timeline import DelayEstimator
 
 PERIOD = 0.1

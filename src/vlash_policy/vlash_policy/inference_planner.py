@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import bisect
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from vlash_core.action_space import ActionSpace
+from vlash_core.executor_report import ExecutorReport
 from vlash_core.quantization import quantize_actions
 from vlash_core.rollforward import (
     ExecutedAction,
@@ -75,28 +75,6 @@ class StepClock:
         if i == 0 or i == len(self._stamps):
             return None
         return self._steps[i - 1] + 1
-
-
-@dataclass(frozen=True)
-class ExecutorReport:
-    """One executor feedback message, decoded."""
-
-    step: int
-    """The latest step the executor commanded."""
-    steps: Sequence[int]
-    chunk_ids: Sequence[int]
-    indices: Sequence[int]
-    """Index of the last micro-action merged into each command."""
-    commands: np.ndarray
-    """(n, D) commanded joint positions, one row per entry of ``steps``."""
-    holding: bool
-    steps_left: int
-    """Executable macro-actions of the running chunk not yet commanded."""
-    running_chunk_id: int | None = None
-    """Chunk the executor runs after this step (-1: none; None: the sender does not say)."""
-    command_in_force: np.ndarray | None = None
-    """(D,) the command the executor holds after ``step``, its seed from the arm included (None:
-    it has none yet)."""
 
 
 @dataclass(frozen=True)

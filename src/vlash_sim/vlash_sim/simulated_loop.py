@@ -7,7 +7,7 @@ keeps executing. No wall clock is involved, so results are exactly reproducible 
 The loop composes the same cores the ROS nodes run, so it measures their behaviour and not a
 re-implementation: :class:`~vlash_executor.chunk_executor.ChunkExecutor` (the executor node's
 step clock, switching, quantization and safety) and
-:class:`~vlash_policy.inference_planner.InferencePlanner` (the policy node's trigger, roll-forward
+:class:`~vlash_policy.inference_loop.InferenceLoop` (the policy node's trigger, roll-forward
 and step bookkeeping), talking through the same reports the nodes exchange over DDS.
 """
 
@@ -21,9 +21,8 @@ import numpy as np
 from vlash_core.action_space import ActionSpace
 from vlash_core.strategies import get_strategy
 from vlash_executor.chunk_executor import ChunkExecutor, IncomingChunk
-from vlash_policy.inference_planner import ExecutorReport, InferencePlanner
+from vlash_policy.inference_loop import InferenceLoop, LoopSettings, OutgoingChunk, Ticket
 from vlash_policy.policy_interface import ChunkPolicy, InferenceTiming, PolicyChunk
-from vlash_policy.timeline import DelayEstimator
 from vlash_sim.expert import ScriptedExpert
 from vlash_sim.so101_env import Observation, TaskEvent, WhackAMoleEnv
 
@@ -134,8 +133,6 @@ def run_simulated_loop(
     """
     if delay_steps < 0:
         raise ValueError(f"delay_steps must be >= 0, got {delay_steps}")
-    if execution_horizon < 1:
-        raise ValueError(f"execution_horizon must be >= 1, got {execution_horizon}")
     switching = get_strategy(strategy)
     period = env.control_period_s
     executor = ChunkExecutor(
@@ -145,28 +142,26 @@ def run_simulated_loop(
         upper=env.upper,
         max_step_per_tick=np.full(len(env.joint_names), max_joint_speed_rad_s * period),
     )
-    horizon = policy.horizon
-    planner = InferencePlanner(
-        strategy=switching,
-        delay=DelayEstimator(
-            control_period_s=period, max_steps=max(horizon, delay_steps), fixed_delay=delay_steps
-        ),
-        action_space=ActionSpace.ABSOLUTE,
-        joint_count=len(env.joint_names),
-        margin_steps=margin_steps,
-        execution_horizon=execution_horizon,
-        quantization=quantization,
-        # The executor's own limits, as the policy node takes them from ExecutedActions.
-        lower=executor.limits.lower,
-        upper=executor.limits.upper,
-        max_step_per_tick=executor.limits.max_step,
+    loop = InferenceLoop(
+        LoopSettings(
+            strategy=switching,
+            action_space=ActionSpace.ABSOLUTE,
+            joint_count=len(env.joint_names),
+            horizon=policy.horizon,
+            quantization=quantization,
+            execution_horizon=execution_horizon,
+            trigger_margin_steps=margin_steps,
+            fixed_delay_steps=delay_steps,
+            measure_delay=False,
+        )
     )
     # Frames are rendered only when something looks at them: every step while recording a
     # demonstration, otherwise just the observations an inference starts from.
     record_frames = on_step is not None and env.render
     observation = env.reset(seed=seed)
     executor.set_measured_position(observation.joint_positions)
-    pending: list[tuple[int, IncomingChunk]] = []
+    # (arrival step, ticket, actions) of inferences whose chunk has not reached the executor.
+    in_flight: list[tuple[int, Ticket, np.ndarray]] = []
     commands = np.full((num_steps, len(env.joint_names)), np.nan)
     holding = np.zeros(num_steps, dtype=bool)
     events: list[TaskEvent] = []
@@ -174,14 +169,27 @@ def run_simulated_loop(
     times_to_hit: list[float] = []
     chunk_starts: list[tuple[int, int]] = []
     timings: list[InferenceTiming] = []
-    next_chunk_id = 1
     started: set[int] = set()
 
+    def send(chunk: OutgoingChunk) -> None:
+        executor.accept(
+            IncomingChunk(
+                chunk_id=chunk.chunk_id,
+                start_step=chunk.request.start_step,
+                source_step=chunk.request.source_step,
+                actions=chunk.actions,
+                action_space=ActionSpace.ABSOLUTE,
+                quantization=quantization,
+                execution_horizon=execution_horizon,
+            )
+        )
+
     for step in range(num_steps):
-        for ready, chunk in [p for p in pending if p[0] <= step]:
-            pending.remove((ready, chunk))
-            executor.accept(chunk)
-            planner.mark_finished(delay_steps * period)
+        # A chunk inferred from the observation before step t is published just before the
+        # tick of step t + d, as the policy node publishes when inference ends.
+        for arrival in [entry for entry in in_flight if entry[0] <= step]:
+            in_flight.remove(arrival)
+            loop.deliver(arrival[1], arrival[2], delay_steps * period, send=send)
         tick = executor.tick()
         commands[step] = tick.command
         holding[step] = tick.holding
@@ -203,27 +211,17 @@ def run_simulated_loop(
                 shown_at[event.target_id] = event.step
             elif event.kind == "hit":
                 times_to_hit.append((event.step - shown_at[event.target_id]) * period)
-        planner.on_feedback(
-            ExecutorReport(
-                step=step,
-                steps=[] if tick.holding else [step],
-                chunk_ids=[] if tick.holding else [tick.chunk_id],
-                indices=[] if tick.holding else [tick.micro_index],
-                commands=np.empty((0, len(env.joint_names)))
-                if tick.holding
-                else tick.command[None],
-                holding=tick.holding,
-                steps_left=executor.steps_left(),
-                running_chunk_id=executor.running_chunk_id,
-                command_in_force=executor.last_command,
-            ),
+        loop.on_report(
+            executor.report(tick),
             stamp_s=step * period,
+            control_period_s=period,
+            limits=executor.limits,
         )
-        if not planner.should_start_inference():
+        if not loop.wants_inference():
             continue
         # The observation after step `step` is the state before step `step + 1` executes.
-        request = planner.plan(source_step=step + 1, measured_state=observation.joint_positions)
-        planner.mark_started()
+        ticket = loop.start(step + 1, observation.joint_positions)
+        request = ticket.request
         image = observation.image
         if image is None and env.render:
             image = env.render_image()
@@ -238,21 +236,7 @@ def run_simulated_loop(
             execution_horizon=execution_horizon,
         )
         timings.append(chunk.timing)
-        incoming = IncomingChunk(
-            chunk_id=next_chunk_id,
-            start_step=request.start_step,
-            source_step=request.source_step,
-            actions=np.asarray(chunk.actions, dtype=np.float64),
-            action_space=ActionSpace.ABSOLUTE,
-            quantization=quantization,
-            execution_horizon=execution_horizon,
-        )
-        planner.on_published(
-            chunk_id=next_chunk_id, start_step=request.start_step, actions=incoming.actions
-        )
-        next_chunk_id += 1
-        # Delivered just before the tick of step t + d (t = source step).
-        pending.append((request.source_step + delay_steps, incoming))
+        in_flight.append((request.source_step + delay_steps, ticket, chunk.actions))
 
     state = env.state()
     return LoopResult(
