@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vlash_core.action_space import ActionSpace
+from vlash_core.so101 import TASK_INSTRUCTION
 from vlash_core.stamps import seconds_to_sec_nanosec
 from vlash_policy.data.convert_bag import convert_bag, main
 from vlash_policy.data.lerobot_v3 import read_lerobot_dataset
@@ -210,7 +211,7 @@ def test_cli_writes_a_dataset_named_after_the_embedded_checkpoints_cameras(tmp_p
     assert "wrote 2 episode(s), 76 frames, cameras ['front']" in out
     assert f"{tmp_path / 'b2'} (namespace /arm1)" in out
     back = read_lerobot_dataset(tmp_path / "out")
-    assert [e.length for e in back] == [38, 38] and back[0].instruction == "touch the red target"
+    assert [e.length for e in back] == [38, 38] and back[0].instruction == TASK_INSTRUCTION
     assert list(back[0].images) == ["front"]
     with pytest.raises(SystemExit):
         main([str(tmp_path / "b1"), str(tmp_path / "out")])  # never overwrites

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from vlash_core.so101 import TASK_INSTRUCTION
 from vlash_policy import embedded
 from vlash_policy.embedded import DEFAULT_CHECKPOINT, default_checkpoint_dir
 from vlash_policy.policy_interface import FlowVLAPolicy
@@ -14,7 +15,7 @@ def test_default_checkpoint_is_found_and_predicts_so101_chunks():
     assert policy.horizon == 16 and policy.action_dim == 6
     image = np.zeros((96, 96, 3), dtype=np.uint8)
     home = np.array([0.0, -0.9, 0.9, 0.9, 0.0, 0.0])
-    chunk = policy.predict_chunk({"front": image}, "touch the red target", home, strategy="sync")
+    chunk = policy.predict_chunk({"front": image}, TASK_INSTRUCTION, home, strategy="sync")
     assert chunk.actions.shape == (16, 6)
     assert np.all(np.isfinite(chunk.actions))
     # Trained on the arm's reachable poses: the chunk stays near home rather than anywhere.

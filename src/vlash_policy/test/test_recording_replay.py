@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tiny_vla
 import torch
 
+from vlash_core.so101 import TASK_INSTRUCTION
 from vlash_core.stamps import ns_to_sec_nanosec
 from vlash_policy.data.normalization import FeatureStats, NormalizationStats
-from vlash_policy.model import VLAConfig
+from vlash_policy.model import VLAConfig, tiny
 from vlash_policy.model.checkpoint import build_default_model, save_checkpoint
 from vlash_policy.policy_interface import FlowVLAPolicy
 from vlash_policy.recording.bag_io import BagWriter, make_typestore
@@ -26,14 +26,13 @@ from vlash_policy.recording.replay import RecordedChunk, aligned_previous, parse
 
 H, D = 5, 3
 JOINTS = ["a", "b", "c"]
-INSTRUCTION = "touch the red target"
 T0 = 1_700_000_000 * 10**9
 TYPESTORE = make_typestore()
 T = TYPESTORE.types
 
 
 def tiny_config() -> VLAConfig:
-    return tiny_vla.tiny_config(
+    return tiny.tiny_config(
         text_layers=1,
         state_dim=D,
         num_cameras=1,
@@ -128,7 +127,7 @@ def record_run(checkpoint: Path, path: Path, namespace: str = "") -> tuple[Path,
             rolled = measured + 0.1 * chunk_id
             state = rolled if strategy == "vlash" else measured
             result = live.predict_chunk(
-                {"front": rgb}, INSTRUCTION, state, strategy=strategy, delay_steps=2
+                {"front": rgb}, TASK_INSTRUCTION, state, strategy=strategy, delay_steps=2
             )
             produced.append(result.actions)
             # A distractor frame 30 ms later: replay must use the frame of the chunk's stamp.

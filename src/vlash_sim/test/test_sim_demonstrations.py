@@ -2,14 +2,13 @@ import numpy as np
 import pytest
 
 from vlash_core.action_space import ActionSpace
+from vlash_core.so101 import SO101_MAX_JOINT_SPEED_RAD_S, TASK_INSTRUCTION
 from vlash_policy.data.lerobot_v3 import read_lerobot_dataset
 from vlash_sim.demonstrations import (
     CAMERA,
-    INSTRUCTION,
     record_demonstrations,
     record_episode,
 )
-from vlash_sim.simulated_loop import DEFAULT_MAX_JOINT_SPEED_RAD_S
 from vlash_sim.so101_env import WhackAMoleEnv
 
 
@@ -24,7 +23,7 @@ def test_episode_follows_the_step_convention(env):
     episode, hits, misses = record_episode(env, steps=90, seed=3)
     assert episode.length == 90
     assert episode.images[CAMERA].shape == (90, 32, 32, 3)
-    assert episode.instruction == INSTRUCTION
+    assert episode.instruction == TASK_INSTRUCTION
     assert episode.fps == pytest.approx(30.0)
     assert episode.action_space is ActionSpace.ABSOLUTE
     assert tuple(episode.joint_names) == env.joint_names
@@ -49,7 +48,7 @@ def test_episode_follows_the_step_convention(env):
 def test_actions_respect_the_executor_speed_limit(env):
     episode, _, _ = record_episode(env, steps=60, seed=1, state_noise_rad=0.05)
     steps = np.abs(np.diff(episode.actions.astype(np.float64), axis=0))
-    limit = DEFAULT_MAX_JOINT_SPEED_RAD_S * env.control_period_s
+    limit = SO101_MAX_JOINT_SPEED_RAD_S * env.control_period_s
     assert steps.max() <= limit + 1e-5
     assert np.all(episode.actions >= env.lower - 1e-6)
     assert np.all(episode.actions <= env.upper + 1e-6)
@@ -75,7 +74,7 @@ def test_dataset_round_trip(tmp_path):
     episodes = read_lerobot_dataset(out)
     assert len(episodes) == 2
     assert all(ep.length == 20 and ep.cameras == (CAMERA,) for ep in episodes)
-    assert episodes[0].instruction == INSTRUCTION
+    assert episodes[0].instruction == TASK_INSTRUCTION
     # Episode i uses seed + i: the targets shown after the 15-step gap differ.
     assert not np.array_equal(episodes[0].images[CAMERA][-1], episodes[1].images[CAMERA][-1])
     with pytest.raises(FileExistsError, match="already exists"):

@@ -29,13 +29,13 @@ import numpy as np
 from tqdm import tqdm
 
 from vlash_core.action_space import ActionSpace
+from vlash_core.so101 import TASK_INSTRUCTION
 from vlash_policy.data.episode import Episode
 from vlash_policy.data.lerobot_v3 import write_lerobot_dataset
 from vlash_policy.policy_interface import PolicyChunk
 from vlash_sim.simulated_loop import ExpertChunkPolicy, StepRecord, run_simulated_loop
 from vlash_sim.so101_env import WhackAMoleEnv
 
-INSTRUCTION = "touch the red target"
 CAMERA = "front"
 ROBOT_TYPE = "so101_sim"
 HORIZON = 16
@@ -94,7 +94,7 @@ def record_episode(
         execution_horizon=execution_horizon,
         num_steps=steps,
         seed=seed,
-        instruction=INSTRUCTION,
+        instruction=TASK_INSTRUCTION,
         camera_name=CAMERA,
         on_step=records.append,
     )
@@ -102,7 +102,7 @@ def record_episode(
         images={CAMERA: np.stack([r.image for r in records])},
         states=np.stack([r.state for r in records]),
         actions=np.stack([r.command for r in records]),
-        instruction=INSTRUCTION,
+        instruction=TASK_INSTRUCTION,
         fps=1.0 / env.control_period_s,
         action_space=ActionSpace.ABSOLUTE,
         joint_names=env.joint_names,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vlash_core.so101 import TASK_INSTRUCTION
 from vlash_core.strategies import get_strategy
 from vlash_policy.policy_interface import ChunkPolicy, FlowVLAPolicy
 from vlash_sim.benchmarks.common import wilson_interval
@@ -34,7 +35,6 @@ from vlash_sim.simulated_loop import ExpertChunkPolicy, run_simulated_loop
 from vlash_sim.so101_env import WhackAMoleEnv
 
 BOOTSTRAP_SAMPLES = 2000
-INSTRUCTION = "touch the red target"
 
 
 def bootstrap_mean_interval(
@@ -97,7 +97,7 @@ def evaluate_cell(
             execution_horizon=execution_horizon,
             num_steps=steps,
             seed=episode_seed,
-            instruction=INSTRUCTION,
+            instruction=TASK_INSTRUCTION,
             camera_name=camera_name,
         )
         hits, misses = hits + result.hit, misses + result.missed

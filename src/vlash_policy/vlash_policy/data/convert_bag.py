@@ -47,6 +47,7 @@ from tqdm import tqdm
 
 from vlash_core.action_space import ActionSpace
 from vlash_core.conversions import executed_actions_arrays
+from vlash_core.so101 import TASK_INSTRUCTION
 from vlash_core.stamps import stamp_seconds
 from vlash_policy.checkpoint_preflight import CheckpointError, preflight_checkpoint
 from vlash_policy.data.episode import Episode
@@ -418,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("paths", nargs="+", help="BAG_DIR [BAG_DIR ...] OUT_DIR")
     parser.add_argument(
         "--instruction",
-        default="touch the red target",
+        default=TASK_INSTRUCTION,
         help="language instruction of the task (default: the policy node's default instruction)",
     )
     parser.add_argument(

@@ -39,6 +39,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vlash_core.conversions import chunk_actions_array
+from vlash_core.so101 import TASK_INSTRUCTION
 from vlash_core.stamps import stamp_ns
 from vlash_core.strategies import get_strategy
 from vlash_policy.checkpoint_preflight import preflight_checkpoint
@@ -53,7 +54,6 @@ CHUNK_NAME = "vlash/action_chunk"
 ROLLED_NAME = "vlash/rolled_state"
 JOINT_STATES_NAME = "joint_states"
 # The policy node's default instruction parameter; pass --instruction if the run used another.
-DEFAULT_INSTRUCTION = "touch the red target"
 # A chunk stamp is a float seconds value rounded back to integer ns by the node.
 _SAME_STAMP_S = 1e-6
 # Largest |replayed - recorded| that is float rounding, not a difference: the chunks travel as
@@ -465,7 +465,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--max-chunks", type=int, default=None, help="replay the first N chunks")
     parser.add_argument("--seed", type=int, default=0, help="policy noise seed (node: seed)")
-    parser.add_argument("--instruction", default=DEFAULT_INSTRUCTION)
+    parser.add_argument("--instruction", default=TASK_INSTRUCTION)
     parser.add_argument(
         "--image-topics",
         nargs="+",

@@ -27,12 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from vlash_core.so101 import SO101_MAX_JOINT_SPEED_RAD_S
 from vlash_sim.benchmarks.common import mean_interval, wilson_interval
-from vlash_sim.simulated_loop import (
-    DEFAULT_MAX_JOINT_SPEED_RAD_S,
-    ExpertChunkPolicy,
-    run_simulated_loop,
-)
+from vlash_sim.simulated_loop import ExpertChunkPolicy, run_simulated_loop
 from vlash_sim.so101_env import HOME_POSITION, WhackAMoleEnv
 
 POLICY_KINDS = ("expert", "learned")
@@ -103,7 +100,7 @@ class Point:
     delay_steps: int
     execution_horizon: int
     quantization: int = 1
-    max_joint_speed_rad_s: float = DEFAULT_MAX_JOINT_SPEED_RAD_S
+    max_joint_speed_rad_s: float = SO101_MAX_JOINT_SPEED_RAD_S
 
     def __post_init__(self) -> None:
         if self.delay_steps < 0:
@@ -276,20 +273,15 @@ def random_checkpoint(directory: Path, *, horizon: int = 16, seed: int = 0) -> P
     Its normalization centres actions and states on the arm's home pose, so its (meaningless)
     chunks stay where the arm can go.
     """
-    import dataclasses
-
-    import torch
-
     from vlash_policy.data.normalization import FeatureStats, NormalizationStats
-    from vlash_policy.model.checkpoint import build_default_model, save_checkpoint
     from vlash_policy.model.config import VLAConfig
+    from vlash_policy.model.tiny import save_random_checkpoint
 
-    torch.manual_seed(seed)
-    model, tokenizer = build_default_model(dataclasses.replace(VLAConfig(), horizon=horizon))
     rng = np.random.default_rng(seed)
     rows = HOME_POSITION + RANDOM_CHECKPOINT_SPREAD_RAD * rng.standard_normal((64, 6))
     stats = NormalizationStats(state=FeatureStats.of(rows), action=FeatureStats.of(rows))
-    return save_checkpoint(model, directory, tokenizer=tokenizer, normalization=stats)
+    config = VLAConfig(horizon=horizon)
+    return save_random_checkpoint(directory, config, seed=seed, normalization=stats)
 
 
 def resolve_checkpoint(checkpoint: Path | None, *, horizon: int = 16) -> tuple[Path, str]:

@@ -25,6 +25,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from vlash_core.so101 import SO101_MAX_JOINT_SPEED_RAD_S
 from vlash_sim.benchmarks import common
 from vlash_sim.benchmarks.episodes import (
     Outcome,
@@ -35,7 +36,6 @@ from vlash_sim.benchmarks.episodes import (
     simulated_setup,
     summarise,
 )
-from vlash_sim.simulated_loop import DEFAULT_MAX_JOINT_SPEED_RAD_S
 
 NAME = "quantization"
 PAPER = {
@@ -75,7 +75,7 @@ def run(
                     delay,
                     horizon,
                     quantization=q,
-                    max_joint_speed_rad_s=DEFAULT_MAX_JOINT_SPEED_RAD_S,
+                    max_joint_speed_rad_s=SO101_MAX_JOINT_SPEED_RAD_S,
                 )
                 labelled.append((policy, point))
     outcomes = run_points([p for _, p in labelled], episodes, task, workers=workers)
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         config={
             **setup.config,
             "strategy": "vlash",
-            "profile_max_joint_speed_rad_s": DEFAULT_MAX_JOINT_SPEED_RAD_S,
+            "profile_max_joint_speed_rad_s": SO101_MAX_JOINT_SPEED_RAD_S,
             **setup.described,
         },
         results={"points": rows},
