@@ -17,7 +17,7 @@ from transformers import (
 )
 
 from vlash_policy.data.normalization import FeatureStats, NormalizationStats
-from vlash_policy.model import VLAConfig
+from vlash_policy.model import VLAConfig, tiny
 from vlash_policy.model.checkpoint import from_pretrained_vlm, load_checkpoint, save_checkpoint
 from vlash_policy.model.tokenizer import build_tokenizer
 
@@ -119,18 +119,10 @@ FAMILIES = {
 
 
 def robot_config() -> VLAConfig:
-    return VLAConfig(
-        action_dim=3,
-        state_dim=2,
-        horizon=4,
-        joint_names=["a", "b", "c"],
-        image_size=56,  # used by Qwen2.5-VL, whose vision tower has no fixed resolution
-        num_steps=2,
-        expert_width=16,
-        expert_mlp_width=32,
-        rater_hidden=16,
-        rater_layers=1,
-        rater_heads=2,
+    # from_pretrained_vlm keeps only the robot-side fields; 56 px is used by Qwen2.5-VL, whose
+    # vision tower has no fixed resolution.
+    return tiny.tiny_config(
+        horizon=4, num_cameras=1, camera_names=["front"], image_size=56, num_steps=2
     )
 
 

@@ -7,12 +7,11 @@ import pickle
 
 import numpy as np
 import pytest
-import tiny_vla
 import torch
 from safetensors.torch import load_file, save_file
 
 from vlash_policy.data.normalization import FeatureStats, NormalizationStats
-from vlash_policy.model import VLAConfig
+from vlash_policy.model import VLAConfig, tiny
 from vlash_policy.model.checkpoint import (
     CheckpointError,
     build_default_model,
@@ -22,7 +21,7 @@ from vlash_policy.model.checkpoint import (
 
 
 def tiny_config(**overrides) -> VLAConfig:
-    return tiny_vla.tiny_config(
+    return tiny.tiny_config(
         **{"horizon": 4, "num_cameras": 1, "camera_names": ["front"], "num_steps": 2, **overrides}
     )
 

@@ -6,11 +6,10 @@ import dataclasses
 
 import numpy as np
 import pytest
-import tiny_vla
 import torch
 
 from vlash_policy.data.normalization import FeatureStats, NormalizationStats
-from vlash_policy.model import VLAConfig
+from vlash_policy.model import VLAConfig, tiny
 from vlash_policy.model.checkpoint import build_default_model, save_checkpoint
 from vlash_policy.policy_interface import ChunkPolicy, FlowVLAPolicy
 
@@ -18,7 +17,7 @@ H, D = 5, 3
 
 
 def tiny_config() -> VLAConfig:
-    return tiny_vla.tiny_config(action_dim=D, state_dim=D, horizon=H)
+    return tiny.tiny_config(action_dim=D, state_dim=D, horizon=H)
 
 
 def _stats(mean: list[float], std: list[float]) -> FeatureStats:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import pytest
-import tiny_vla
 import torch
 
 from asyncvla_refiner.flow_matching import sample_sfm
 from vlash_policy.data.batching import TrainingBatch
-from vlash_policy.model import FlowNoise, FlowVLA, Observation, VLAConfig
+from vlash_policy.model import FlowNoise, FlowVLA, Observation, VLAConfig, tiny
 
 
 def tiny_config(**overrides) -> VLAConfig:
     # A fixed vocabulary: these tests feed token ids directly, without a tokenizer.
-    config = tiny_vla.tiny_config(**overrides)
+    config = tiny.tiny_config(**overrides)
     config.text_config["vocab_size"] = 20
     return config
 

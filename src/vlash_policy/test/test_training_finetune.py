@@ -12,24 +12,15 @@ import torch
 
 from vlash_policy.data.lerobot_v3 import write_lerobot_dataset
 from vlash_policy.data.synthetic import synthetic_episodes
+from vlash_policy.model.tiny import SO101_ROBOT, tiny_config
 from vlash_policy.model.vla import FlowVLA
 from vlash_policy.training.finetune import Distributed, Trainer, _StageLoss, main, split_episodes
 from vlash_policy.training.options import FinetuneOptions
 
-TINY = {
-    "vision_config": {
-        "model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 64,
-        "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 16, "patch_size": 8,
-        "num_channels": 3,
-    },
-    "text_config": {
-        "model_type": "qwen2", "hidden_size": 32, "intermediate_size": 64,
-        "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
-        "vocab_size": 64, "max_position_embeddings": 128, "tie_word_embeddings": False,
-    },
-    "image_size": 16, "horizon": 4, "expert_width": 32, "expert_mlp_width": 64, "num_steps": 2,
-    "rater_hidden": 16, "rater_layers": 1, "rater_heads": 2, "max_instruction_tokens": 8,
-}  # fmt: skip
+# Trained on the synthetic SO-101 episodes, so on SO-101's joints and camera.
+TINY = tiny_config(
+    robot=SO101_ROBOT, text_layers=1, horizon=4, num_steps=2, max_instruction_tokens=8
+)
 REPO = Path(__file__).resolve().parents[3]
 PYTHONPATH = os.pathsep.join(str(REPO / "src" / p) for p in ("vlash_policy", "asyncvla_refiner"))
 
@@ -37,7 +28,7 @@ PYTHONPATH = os.pathsep.join(str(REPO / "src" / p) for p in ("vlash_policy", "as
 def _options(tmp_path: Path, **kw) -> FinetuneOptions:
     tmp_path.mkdir(parents=True, exist_ok=True)
     config = tmp_path / "tiny.json"
-    config.write_text(json.dumps(TINY))
+    TINY.save(config)
     values = dict(
         init_checkpoint="none", model_config=str(config), synthetic_episodes=3, max_offset=2,
         steps=3, batch_size=2, lr=1e-3, val_every=0, save_every=100,

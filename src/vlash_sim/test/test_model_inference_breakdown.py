@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-import torch
 
-from vlash_policy.data.normalization import FeatureStats, NormalizationStats
-from vlash_policy.model import VLAConfig
-from vlash_policy.model.checkpoint import build_default_model, save_checkpoint
+from vlash_policy.model.tiny import SO101_ROBOT, save_random_checkpoint, tiny_config
 from vlash_sim.benchmarks.inference_breakdown import main, percentile, shares
 
 
@@ -33,42 +29,8 @@ def test_shares_count_the_prefix_in_sfm():
 
 
 def test_benchmark_on_a_checkpoint_writes_json(tmp_path, capsys):
-    config = VLAConfig(
-        vision_config={
-            "model_type": "siglip_vision_model",
-            "hidden_size": 16,
-            "intermediate_size": 32,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 16,
-        },
-        text_config={
-            "model_type": "qwen2",
-            "hidden_size": 16,
-            "intermediate_size": 32,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 1,
-        },
-        image_size=32,
-        horizon=16,
-        expert_width=16,
-        expert_mlp_width=16,
-        num_steps=2,
-        rater_hidden=8,
-        rater_layers=1,
-        rater_heads=2,
-    )
-    torch.manual_seed(0)
-    model, tokenizer = build_default_model(config)
-    feature = FeatureStats(np.zeros(6), np.ones(6), -np.ones(6), np.ones(6), 1)
-    save_checkpoint(
-        model,
-        tmp_path / "ckpt",
-        tokenizer=tokenizer,
-        normalization=NormalizationStats(state=feature, action=feature),
-    )
+    config = tiny_config(robot=SO101_ROBOT, text_layers=1, horizon=16, num_steps=2)
+    save_random_checkpoint(tmp_path / "ckpt", config)
     ckpt, out = str(tmp_path / "ckpt"), str(tmp_path / "b.json")
     result = main(["--checkpoint", ckpt, "--repeats", "2", "--json", out])
     assert json.loads((tmp_path / "b.json").read_text()) == json.loads(json.dumps(result))
