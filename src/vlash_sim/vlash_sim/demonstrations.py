@@ -34,7 +34,7 @@ from vlash_policy.data.episode import Episode
 from vlash_policy.data.lerobot_v3 import write_lerobot_dataset
 from vlash_policy.policy_interface import PolicyChunk
 from vlash_sim.simulated_loop import ExpertChunkPolicy, StepRecord, run_simulated_loop
-from vlash_sim.so101_env import WhackAMoleEnv
+from vlash_sim.so101_env import DEFAULT_HIT_RADIUS_M, DEFAULT_TARGET_LIFETIME_S, WhackAMoleEnv
 
 CAMERA = "front"
 ROBOT_TYPE = "so101_sim"
@@ -175,8 +175,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--state-noise", type=float, default=0.0, help="DART-style planning noise σ (rad)"
     )
-    parser.add_argument("--target-lifetime", type=float, default=2.0, help="seconds")
-    parser.add_argument("--hit-radius", type=float, default=0.03, help="metres")
+    parser.add_argument(
+        "--target-lifetime", type=float, default=DEFAULT_TARGET_LIFETIME_S, help="seconds"
+    )
+    parser.add_argument("--hit-radius", type=float, default=DEFAULT_HIT_RADIUS_M, help="metres")
     parser.add_argument("--workers", type=int, default=1, help="recording processes")
     args = parser.parse_args(argv)
     path = record_demonstrations(

@@ -32,7 +32,7 @@ from vlash_core.strategies import get_strategy
 from vlash_policy.policy_interface import ChunkPolicy, FlowVLAPolicy
 from vlash_sim.benchmarks.common import wilson_interval
 from vlash_sim.simulated_loop import ExpertChunkPolicy, run_simulated_loop
-from vlash_sim.so101_env import WhackAMoleEnv
+from vlash_sim.so101_env import DEFAULT_HIT_RADIUS_M, DEFAULT_TARGET_LIFETIME_S, WhackAMoleEnv
 
 BOOTSTRAP_SAMPLES = 2000
 
@@ -158,8 +158,8 @@ def evaluate(
     episodes: int,
     steps: int,
     seed: int,
-    target_lifetime_s: float = 2.0,
-    hit_radius_m: float = 0.03,
+    target_lifetime_s: float = DEFAULT_TARGET_LIFETIME_S,
+    hit_radius_m: float = DEFAULT_HIT_RADIUS_M,
     refine: bool | None = None,
     horizon: int = 16,
     on_cell: Callable[[CellResult], None] | None = None,
@@ -219,8 +219,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--steps", type=int, default=600, help="control steps per episode")
     parser.add_argument("--seed", type=int, default=0, help="episode i uses seed + i")
-    parser.add_argument("--target-lifetime", type=float, default=2.0, help="seconds")
-    parser.add_argument("--hit-radius", type=float, default=0.03, help="metres")
+    parser.add_argument(
+        "--target-lifetime", type=float, default=DEFAULT_TARGET_LIFETIME_S, help="seconds"
+    )
+    parser.add_argument("--hit-radius", type=float, default=DEFAULT_HIT_RADIUS_M, help="metres")
     parser.add_argument(
         "--no-refine", action="store_true", help="skip the rater + AFM refinement (SFM only)"
     )

@@ -18,7 +18,14 @@ from vlash_core.cpu_placement import avoid_control_cpu
 from vlash_core.node_runner import AVOID_CONTROL_CPU, parameter_descriptor, run_node
 from vlash_msgs.msg import TaskEvent
 from vlash_policy.image_conversion import rgb_to_image_fields
-from vlash_sim.so101_env import WhackAMoleEnv
+from vlash_sim.so101_env import (
+    DEFAULT_CONTROL_RATE_HZ,
+    DEFAULT_HIT_RADIUS_M,
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_TARGET_GAP_S,
+    DEFAULT_TARGET_LIFETIME_S,
+    WhackAMoleEnv,
+)
 from vlash_sim.trajectory_follower import TrajectoryFollower
 
 
@@ -35,7 +42,7 @@ class SimArmNode(Node):
                     ("seed", 0, parameter_descriptor("Task random seed.", ints=(0, 2**31 - 1))),
                     (
                         "sim_rate_hz",
-                        30.0,
+                        DEFAULT_CONTROL_RATE_HZ,
                         parameter_descriptor(
                             "Physics control periods per second.", floats=(1.0, 500.0)
                         ),
@@ -49,22 +56,22 @@ class SimArmNode(Node):
                     ),
                     (
                         "image_size",
-                        96,
+                        DEFAULT_IMAGE_SIZE,
                         parameter_descriptor("Square camera image size.", ints=(8, 1024)),
                     ),
                     (
                         "target_lifetime_s",
-                        2.0,
+                        DEFAULT_TARGET_LIFETIME_S,
                         parameter_descriptor("How long a target stays.", floats=(0.05, 600.0)),
                     ),
                     (
                         "target_gap_s",
-                        0.5,
+                        DEFAULT_TARGET_GAP_S,
                         parameter_descriptor("Idle time between targets.", floats=(0.0, 600.0)),
                     ),
                     (
                         "hit_radius_m",
-                        0.03,
+                        DEFAULT_HIT_RADIUS_M,
                         parameter_descriptor(
                             "Tip-to-target distance that counts as a hit.", floats=(0.001, 1.0)
                         ),

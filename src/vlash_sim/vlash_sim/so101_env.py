@@ -42,6 +42,13 @@ TARGET_GEOM = "target"
 STEM_GEOM = "target_stem"
 MARK_GEOM = "target_mark"
 
+# The task's defaults; the sim node, the demonstrations and the evaluation take them from here.
+DEFAULT_CONTROL_RATE_HZ = 30.0
+DEFAULT_TARGET_LIFETIME_S = 2.0
+DEFAULT_TARGET_GAP_S = 0.5
+DEFAULT_HIT_RADIUS_M = 0.03
+DEFAULT_IMAGE_SIZE = 96
+
 # A raised, retracted pose with the tip above the middle of the target region.
 HOME_POSITION = np.array([0.0, -0.9, 0.9, 0.9, 0.0, 0.0])
 # Axis-aligned box (metres, arm base frame; the arm faces +x) in which targets are placed: in
@@ -208,11 +215,11 @@ class WhackAMoleEnv:
         self,
         *,
         seed: int = 0,
-        control_rate_hz: float = 30.0,
-        target_lifetime_s: float = 2.0,
-        target_gap_s: float = 0.5,
-        hit_radius_m: float = 0.03,
-        image_size: int = 96,
+        control_rate_hz: float = DEFAULT_CONTROL_RATE_HZ,
+        target_lifetime_s: float = DEFAULT_TARGET_LIFETIME_S,
+        target_gap_s: float = DEFAULT_TARGET_GAP_S,
+        hit_radius_m: float = DEFAULT_HIT_RADIUS_M,
+        image_size: int = DEFAULT_IMAGE_SIZE,
         render: bool = True,
     ) -> None:
         control_rate_hz = _positive("control_rate_hz", control_rate_hz)
@@ -450,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE)
     parser.add_argument("--save-frame", default=None, help="PNG path for the last frame")
     args = parser.parse_args(argv)
 

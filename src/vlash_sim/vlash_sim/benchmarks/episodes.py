@@ -30,7 +30,13 @@ import numpy as np
 from vlash_core.so101 import SO101_MAX_JOINT_SPEED_RAD_S
 from vlash_sim.benchmarks.common import mean_interval, wilson_interval
 from vlash_sim.simulated_loop import ExpertChunkPolicy, run_simulated_loop
-from vlash_sim.so101_env import HOME_POSITION, WhackAMoleEnv
+from vlash_sim.so101_env import (
+    DEFAULT_CONTROL_RATE_HZ,
+    DEFAULT_HIT_RADIUS_M,
+    DEFAULT_IMAGE_SIZE,
+    HOME_POSITION,
+    WhackAMoleEnv,
+)
 
 POLICY_KINDS = ("expert", "learned")
 REFINE_MODES = ("off", "confidence", "random")
@@ -52,10 +58,10 @@ class Task:
     """
 
     target_lifetime_s: float = 1.5
-    control_rate_hz: float = 30.0
-    hit_radius_m: float = 0.03
+    control_rate_hz: float = DEFAULT_CONTROL_RATE_HZ
+    hit_radius_m: float = DEFAULT_HIT_RADIUS_M
 
-    def make_env(self, *, render: bool, image_size: int = 96) -> WhackAMoleEnv:
+    def make_env(self, *, render: bool, image_size: int = DEFAULT_IMAGE_SIZE) -> WhackAMoleEnv:
         """The env that plays this task (``render``: camera frames of ``image_size`` px)."""
         return WhackAMoleEnv(
             render=render,
