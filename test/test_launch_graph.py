@@ -26,12 +26,14 @@ from vlash_bringup.graph import (
     find_executable,
     load_graph,
     node_parameter_keys,
+    node_parameters,
     parse_argument,
     resolve_graph,
     yaml_value,
 )
+from vlash_core.so101 import SO101_JOINT_NAMES, SO101_MAX_JOINT_SPEED_RAD_S
 from vlash_msgs.msg import ActionChunk, ExecutedActions
-from vlash_policy.recording.bag_io import metadata_topic_counts
+from vlash_policy.recording.bag_io import DEFAULT_TOPICS, metadata_topic_counts
 
 pytest_plugins = ("checkpoints",)
 
@@ -64,9 +66,28 @@ def test_each_parameter_file_has_a_section_for_its_node(profile):
             assert node_parameter_keys(path, spec.name), f"{path} sets nothing for {spec.name}"
 
 
+def test_the_yaml_repeats_the_python_defaults_exactly():
+    assert load_graph()["record_topics"] == DEFAULT_TOPICS
+    executor = node_parameters(SHARE / "config" / "so101" / "executor.yaml", "executor")
+    assert executor["joint_names"] == list(SO101_JOINT_NAMES)
+    assert executor["max_joint_velocity"] == [SO101_MAX_JOINT_SPEED_RAD_S] * len(SO101_JOINT_NAMES)
+
+
 def test_every_config_file_is_used_by_a_profile():
     used = {path for p in PROFILES for spec in _resolve(p).nodes for path in spec.params_files}
     assert set((SHARE / "config").rglob("*.yaml")) == used
+
+
+def test_the_bringup_package_installs_launch_files_and_every_parameter_file():
+    """``ros2 launch vlash_bringup vlash.launch.py`` needs them under share/, not in the tree."""
+    from ament_index_python.packages import get_package_share_directory
+
+    installed = Path(get_package_share_directory("vlash_bringup"))
+    assert installed != SHARE  # the share directory of install/, not the source tree
+    for folder in ("launch", "config"):
+        tree = {p.relative_to(SHARE) for p in (SHARE / folder).rglob("*") if p.is_file()}
+        share = {p.relative_to(installed) for p in (installed / folder).rglob("*") if p.is_file()}
+        assert tree == share and tree, folder
 
 
 def test_profile_files_do_not_repeat_a_value_another_profile_sets():
