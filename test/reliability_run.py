@@ -52,7 +52,16 @@ from vlash_core.input_diagnostics import parse_counts, received_key, refused_key
 from vlash_core.safety_limits import SafetyLimits
 from vlash_core.so101 import SO101_JOINT_NAMES
 from vlash_msgs.msg import ActionChunk, ExecutedActions
-from vlash_policy.recording.bag_io import read_messages
+from vlash_policy.recording.bag_io import (
+    ACTION_CHUNK_TOPIC,
+    CAMERA_TOPIC,
+    DEFAULT_TOPICS,
+    EXECUTED_ACTIONS_TOPIC,
+    FORWARD_COMMANDS_TOPIC,
+    JOINT_STATES_TOPIC,
+    qualified_topics,
+    read_messages,
+)
 from vlash_sim.reliability import hostile
 from vlash_sim.reliability.checks import (
     CommandCheck,
@@ -81,12 +90,16 @@ START_TIMEOUT_S = 180.0
 WAIT_S = 60.0
 BURST_TOPIC = "/reliability/burst"
 RECORDED = {
-    "/vlash/executed_actions": "vlash_msgs/msg/ExecutedActions",
-    "/forward_position_controller/commands": "std_msgs/msg/Float64MultiArray",
-    "/vlash/action_chunk": "vlash_msgs/msg/ActionChunk",
-    "/joint_states": "sensor_msgs/msg/JointState",
-    "/camera/image_raw": "sensor_msgs/msg/Image",
-    BURST_TOPIC: "sensor_msgs/msg/JointState",
+    **qualified_topics(
+        (
+            EXECUTED_ACTIONS_TOPIC,
+            FORWARD_COMMANDS_TOPIC,
+            ACTION_CHUNK_TOPIC,
+            JOINT_STATES_TOPIC,
+            CAMERA_TOPIC,
+        )
+    ),
+    BURST_TOPIC: DEFAULT_TOPICS[JOINT_STATES_TOPIC],
 }
 
 

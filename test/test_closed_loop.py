@@ -33,7 +33,17 @@ from rosbags.highlevel import AnyReader
 from vlash_bringup.node_graph import NodeGraph
 from vlash_core.stamps import stamp_ns
 from vlash_msgs.msg import ActionChunk, ExecutedActions, RolledState
-from vlash_policy.recording.bag_io import metadata_topic_counts
+from vlash_policy.recording.bag_io import (
+    ACTION_CHUNK_TOPIC,
+    CAMERA_TOPIC,
+    EXECUTED_ACTIONS_TOPIC,
+    FORWARD_COMMANDS_TOPIC,
+    JOINT_STATES_TOPIC,
+    ROLLED_STATE_TOPIC,
+    TASK_EVENTS_TOPIC,
+    metadata_topic_counts,
+    qualified_topics,
+)
 from vlash_policy.recording.check_rollforward import check_rolled_states
 from vlash_policy.recording.recorder_node import message_class
 
@@ -46,16 +56,18 @@ HORIZON = 16  # the tiny checkpoint's chunk length (VLAConfig default)
 # Low enough that the random chunks' targets (about 0.1 rad apart) exceed it most ticks.
 MAX_JOINT_VELOCITY = 0.6  # rad/s: 0.02 rad per tick at 30 Hz
 KEEP_ALL = QoSProfile(depth=100_000, reliability=ReliabilityPolicy.RELIABLE)
-COMMANDS = "/forward_position_controller/commands"
-RECORDED = {
-    "/joint_states": "sensor_msgs/msg/JointState",
-    "/camera/image_raw": "sensor_msgs/msg/Image",
-    "/sim/task_events": "vlash_msgs/msg/TaskEvent",
-    COMMANDS: "std_msgs/msg/Float64MultiArray",
-    "/vlash/executed_actions": "vlash_msgs/msg/ExecutedActions",
-    "/vlash/action_chunk": "vlash_msgs/msg/ActionChunk",
-    "/vlash/rolled_state": "vlash_msgs/msg/RolledState",
-}
+COMMANDS = f"/{FORWARD_COMMANDS_TOPIC}"
+RECORDED = qualified_topics(
+    (
+        JOINT_STATES_TOPIC,
+        CAMERA_TOPIC,
+        TASK_EVENTS_TOPIC,
+        FORWARD_COMMANDS_TOPIC,
+        EXECUTED_ACTIONS_TOPIC,
+        ACTION_CHUNK_TOPIC,
+        ROLLED_STATE_TOPIC,
+    )
+)
 # Bounded waits (the policy needs about 10 s to import torch and load; more under load).
 START_TIMEOUT_S = 120.0
 RUN_TIMEOUT_S = 120.0

@@ -16,13 +16,8 @@ from rclpy.serialization import serialize_message
 from vlash_core.stamps import ns_to_sec_nanosec
 from vlash_msgs.msg import ActionChunk, ExecutedActions, TaskEvent
 from vlash_policy.recording.bag_io import BagWriter
-from vlash_sim.benchmarks.reaction import analyse
+from vlash_sim.benchmarks.reaction import RECORDED, analyse
 
-TOPICS = {
-    "/sim/task_events": "vlash_msgs/msg/TaskEvent",
-    "/vlash/action_chunk": "vlash_msgs/msg/ActionChunk",
-    "/vlash/executed_actions": "vlash_msgs/msg/ExecutedActions",
-}
 NS = 1_000_000
 
 
@@ -66,7 +61,7 @@ def bag(tmp_path):
     ticks[9] = ticks[8] + 60 * NS
     plan = {0: (1, 0), 1: (1, 1), 2: (1, 2), 3: (1, 3), 4: (1, 4), 5: (1, 5)}
     plan.update({6: (1, 6), 7: (2, 1), 8: (2, 2), 9: (2, 3)})
-    with BagWriter(path, TOPICS) as writer:
+    with BagWriter(path, RECORDED) as writer:
         writer.write(
             "/vlash/action_chunk", 995 * NS, serialize_message(_chunk(1, 990 * NS, 0, 0, 0.004))
         )

@@ -54,7 +54,10 @@ from vlash_policy.data.episode import Episode
 from vlash_policy.data.lerobot_v3 import write_lerobot_dataset
 from vlash_policy.inference_planner import StepClock
 from vlash_policy.recording.bag_io import (
+    DEFAULT_TOPICS,
+    EXECUTED_ACTIONS_TOPIC,
     IMAGE_TYPES,
+    JOINT_STATES_TOPIC,
     BagInfo,
     image_rgb,
     namespace_of,
@@ -62,10 +65,8 @@ from vlash_policy.recording.bag_io import (
     read_messages,
 )
 
-EXECUTED_TYPE = "vlash_msgs/msg/ExecutedActions"
-EXECUTED_NAME = "vlash/executed_actions"
-JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
-JOINT_STATES_NAME = "joint_states"
+EXECUTED_TYPE = DEFAULT_TOPICS[EXECUTED_ACTIONS_TOPIC]
+JOINT_STATE_TYPE = DEFAULT_TOPICS[JOINT_STATES_TOPIC]
 DEFAULT_MAX_STALE_STEPS = 3
 DEFAULT_MIN_EPISODE_STEPS = 16
 # A topic below this fraction of the executor's rate is named in the summary.
@@ -92,8 +93,8 @@ def discover_topics(
 ) -> BagTopics:
     """The executor, joint-state and camera topics of the bag (see the module docstring)."""
     executed = info.one_of_type(EXECUTED_TYPE, "the executor's reports")
-    namespace = namespace_of(executed, EXECUTED_NAME)
-    joint_states = joint_states_topic or f"{namespace}/{JOINT_STATES_NAME}"
+    namespace = namespace_of(executed, EXECUTED_ACTIONS_TOPIC)
+    joint_states = joint_states_topic or f"{namespace}/{JOINT_STATES_TOPIC}"
     if joint_states not in info.topics or info.topics[joint_states].msgtype != JOINT_STATE_TYPE:
         raise ValueError(
             f"bag {info.path} has no {JOINT_STATE_TYPE} topic {joint_states} next to the "

@@ -33,21 +33,37 @@ from vlash_policy.image_conversion import compressed_to_rgb, image_to_rgb
 BAG_VERSION = 9
 INTERFACE_PACKAGES: tuple[str, ...] = ("vlash_msgs",)
 
-# Topics the suite publishes (see README): topic -> ROS 2 message type. Relative names, so a
-# node's namespace applies; the recorder resolves them before writing.
+# Topics the suite publishes (see README), relative to the node's namespace; the recorder
+# resolves them before writing.
+JOINT_STATES_TOPIC = "joint_states"
+CAMERA_TOPIC = "camera/image_raw"
+TASK_EVENTS_TOPIC = "sim/task_events"
+FORWARD_COMMANDS_TOPIC = "forward_position_controller/commands"
+TRAJECTORY_COMMANDS_TOPIC = "joint_trajectory_controller/joint_trajectory"
+JOINT_COMMAND_TOPIC = "joint_command"
+EXECUTED_ACTIONS_TOPIC = "vlash/executed_actions"
+ACTION_CHUNK_TOPIC = "vlash/action_chunk"
+ROLLED_STATE_TOPIC = "vlash/rolled_state"
+# What is recorded: topic -> ROS 2 message type (launch/graph.yaml's record_topics likewise).
 DEFAULT_TOPICS: dict[str, str] = {
-    "joint_states": "sensor_msgs/msg/JointState",
-    "camera/image_raw": "sensor_msgs/msg/Image",
-    "sim/task_events": "vlash_msgs/msg/TaskEvent",
-    "forward_position_controller/commands": "std_msgs/msg/Float64MultiArray",
-    "joint_trajectory_controller/joint_trajectory": "trajectory_msgs/msg/JointTrajectory",
-    "joint_command": "sensor_msgs/msg/JointState",
-    "vlash/executed_actions": "vlash_msgs/msg/ExecutedActions",
-    "vlash/action_chunk": "vlash_msgs/msg/ActionChunk",
-    "vlash/rolled_state": "vlash_msgs/msg/RolledState",
+    JOINT_STATES_TOPIC: "sensor_msgs/msg/JointState",
+    CAMERA_TOPIC: "sensor_msgs/msg/Image",
+    TASK_EVENTS_TOPIC: "vlash_msgs/msg/TaskEvent",
+    FORWARD_COMMANDS_TOPIC: "std_msgs/msg/Float64MultiArray",
+    TRAJECTORY_COMMANDS_TOPIC: "trajectory_msgs/msg/JointTrajectory",
+    JOINT_COMMAND_TOPIC: "sensor_msgs/msg/JointState",
+    EXECUTED_ACTIONS_TOPIC: "vlash_msgs/msg/ExecutedActions",
+    ACTION_CHUNK_TOPIC: "vlash_msgs/msg/ActionChunk",
+    ROLLED_STATE_TOPIC: "vlash_msgs/msg/RolledState",
 }
 
 IMAGE_TYPES: tuple[str, ...] = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+
+
+def qualified_topics(names: Iterable[str], namespace: str = "") -> dict[str, str]:
+    """``{"<namespace>/<name>": type}`` of the suite's topics ``names`` (keys of DEFAULT_TOPICS)."""
+    return {f"{namespace}/{name}": DEFAULT_TOPICS[name] for name in names}
+
 
 _MSGTYPE = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)/(?:msg/)?([A-Z][A-Za-z0-9]*)$")
 

@@ -39,11 +39,15 @@ from vlash_core.conversions import (
     executor_limits,
 )
 from vlash_core.safety_limits import SafetyLimits
-from vlash_policy.recording.bag_io import find_topic, read_bag_info, read_messages
+from vlash_policy.recording.bag_io import (
+    EXECUTED_ACTIONS_TOPIC,
+    ROLLED_STATE_TOPIC,
+    find_topic,
+    read_bag_info,
+    read_messages,
+)
 
 DEFAULT_TOLERANCE_RAD = 1e-6
-ROLLED_TOPIC = "vlash/rolled_state"
-REPORTS_TOPIC = "vlash/executed_actions"
 # A command that moved a joint by max_step_per_tick (to this relative precision) was step-limited.
 _LIMIT_RTOL = 1e-9
 
@@ -209,8 +213,8 @@ def check_rolled_states(
 def check_bag(bag: str | Path, *, tolerance: float = DEFAULT_TOLERANCE_RAD) -> RollforwardReport:
     """Check every RolledState of ``bag`` (any namespace; one arm per bag)."""
     info = read_bag_info(bag)
-    rolled_topic = find_topic(info.topics, ROLLED_TOPIC)
-    reports_topic = find_topic(info.topics, REPORTS_TOPIC)
+    rolled_topic = find_topic(info.topics, ROLLED_STATE_TOPIC)
+    reports_topic = find_topic(info.topics, EXECUTED_ACTIONS_TOPIC)
     rolled, reports = [], []
     for message in read_messages(bag, topics=[rolled_topic, reports_topic]):
         (rolled if message.topic == rolled_topic else reports).append(message.message)

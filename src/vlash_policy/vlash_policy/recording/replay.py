@@ -47,13 +47,17 @@ from vlash_policy.model.checkpoint import CONFIG_FILE
 from vlash_policy.model.config import VLAConfig
 from vlash_policy.observation_sync import ObservationSynchronizer
 from vlash_policy.policy_interface import FlowVLAPolicy
-from vlash_policy.recording.bag_io import image_rgb, namespace_of, read_bag_info, read_messages
+from vlash_policy.recording.bag_io import (
+    ACTION_CHUNK_TOPIC,
+    DEFAULT_TOPICS,
+    JOINT_STATES_TOPIC,
+    ROLLED_STATE_TOPIC,
+    image_rgb,
+    namespace_of,
+    read_bag_info,
+    read_messages,
+)
 
-CHUNK_TYPE = "vlash_msgs/msg/ActionChunk"
-CHUNK_NAME = "vlash/action_chunk"
-ROLLED_NAME = "vlash/rolled_state"
-JOINT_STATES_NAME = "joint_states"
-# The policy node's default instruction parameter; pass --instruction if the run used another.
 # A chunk stamp is a float seconds value rounded back to integer ns by the node.
 _SAME_STAMP_S = 1e-6
 # Largest |replayed - recorded| that is float rounding, not a difference: the chunks travel as
@@ -162,10 +166,10 @@ def load_replay_inputs(
     so that only images near a chunk's stamp are decoded and kept.
     """
     info = read_bag_info(bag)
-    chunk_topic = info.one_of_type(CHUNK_TYPE, "the policy's chunks")
-    namespace = namespace_of(chunk_topic, CHUNK_NAME)
-    rolled_topic = f"{namespace}/{ROLLED_NAME}"
-    joints_topic = f"{namespace}/{JOINT_STATES_NAME}"
+    chunk_topic = info.one_of_type(DEFAULT_TOPICS[ACTION_CHUNK_TOPIC], "the policy's chunks")
+    namespace = namespace_of(chunk_topic, ACTION_CHUNK_TOPIC)
+    rolled_topic = f"{namespace}/{ROLLED_STATE_TOPIC}"
+    joints_topic = f"{namespace}/{JOINT_STATES_TOPIC}"
     image_topics = list(info.image_topics() if image_topics is None else image_topics)
     if len(image_topics) != len(camera_names):
         raise ValueError(

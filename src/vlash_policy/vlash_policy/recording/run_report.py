@@ -25,11 +25,15 @@ from typing import Any
 import numpy as np
 
 from vlash_core.stamps import stamp_ns
-from vlash_policy.recording.bag_io import find_topic, metadata_topic_counts, read_messages
+from vlash_policy.recording.bag_io import (
+    ACTION_CHUNK_TOPIC,
+    EXECUTED_ACTIONS_TOPIC,
+    TASK_EVENTS_TOPIC,
+    find_topic,
+    metadata_topic_counts,
+    read_messages,
+)
 
-REPORTS_TOPIC = "vlash/executed_actions"
-CHUNKS_TOPIC = "vlash/action_chunk"
-EVENTS_TOPIC = "sim/task_events"
 PLOT_FILES = {
     "joints": "joints.png",
     "latency": "inference_latency.png",
@@ -70,14 +74,17 @@ class RunData:
 def load_run(bag: str | Path) -> RunData:
     """Read the run's reports, chunks and task events from the rosbag2 directory ``bag``."""
     topics = list(metadata_topic_counts(bag))
-    names = {key: find_topic(topics, key) for key in (REPORTS_TOPIC, CHUNKS_TOPIC, EVENTS_TOPIC)}
+    names = {
+        key: find_topic(topics, key)
+        for key in (EXECUTED_ACTIONS_TOPIC, ACTION_CHUNK_TOPIC, TASK_EVENTS_TOPIC)
+    }
     by_topic: dict[str, list[Any]] = {name: [] for name in names.values()}
     for record in read_messages(bag, names.values()):
         by_topic[record.topic].append(record.message)
     return RunData(
-        reports=sorted(by_topic[names[REPORTS_TOPIC]], key=lambda m: m.step),
-        chunks=sorted(by_topic[names[CHUNKS_TOPIC]], key=lambda m: m.chunk_id),
-        events=sorted(by_topic[names[EVENTS_TOPIC]], key=lambda m: stamp_ns(m.header.stamp)),
+        reports=sorted(by_topic[names[EXECUTED_ACTIONS_TOPIC]], key=lambda m: m.step),
+        chunks=sorted(by_topic[names[ACTION_CHUNK_TOPIC]], key=lambda m: m.chunk_id),
+        events=sorted(by_topic[names[TASK_EVENTS_TOPIC]], key=lambda m: stamp_ns(m.header.stamp)),
     )
 
 

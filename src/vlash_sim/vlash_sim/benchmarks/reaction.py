@@ -46,6 +46,13 @@ from pathlib import Path
 import numpy as np
 
 from vlash_core.stamps import stamp_ns
+from vlash_policy.recording.bag_io import (
+    ACTION_CHUNK_TOPIC,
+    EXECUTED_ACTIONS_TOPIC,
+    TASK_EVENTS_TOPIC,
+    qualified_topics,
+    read_messages,
+)
 from vlash_sim.benchmarks import common
 from vlash_sim.benchmarks.episodes import random_checkpoint
 
@@ -59,11 +66,7 @@ PAPER = {
 }
 DEFAULT = {"duration_s": 90.0}
 QUICK = {"duration_s": 25.0}
-RECORDED = {
-    "/sim/task_events": "vlash_msgs/msg/TaskEvent",
-    "/vlash/action_chunk": "vlash_msgs/msg/ActionChunk",
-    "/vlash/executed_actions": "vlash_msgs/msg/ExecutedActions",
-}
+RECORDED = qualified_topics((TASK_EVENTS_TOPIC, ACTION_CHUNK_TOPIC, EXECUTED_ACTIONS_TOPIC))
 # Policy execution horizon K per strategy: sync executes K = 25 actions per chunk (Table 2);
 # vlash with K = 1 infers back to back, as Table 2's async figure assumes.
 EXECUTION_HORIZON = {"sync": HORIZON, "vlash": 1}
@@ -206,17 +209,15 @@ def reaction_bound_ms(
 
 def analyse(bag: Path, strategy: str, execution_horizon: int) -> dict[str, object]:
     """Every figure of the module docstring from one recorded bag of ``strategy``."""
-    from vlash_policy.recording.bag_io import read_messages
-
     shown: list[int] = []
     chunks: dict[int, tuple[int, int, int, float]] = {}  # id -> obs ns, arrival ns, start, infer
     placement: dict[int, tuple[int, int]] = {}  # id -> source step, delay steps
     reports = []
     for m in read_messages(bag, RECORDED):
         msg = m.message
-        if m.topic == "/sim/task_events" and msg.kind == "shown":
+        if m.topic == f"/{TASK_EVENTS_TOPIC}" and msg.kind == "shown":
             shown.append(stamp_ns(msg.header.stamp))
-        elif m.topic == "/vlash/action_chunk":
+        elif m.topic == f"/{ACTION_CHUNK_TOPIC}":
             chunks[int(msg.chunk_id)] = (
                 stamp_ns(msg.header.stamp),
                 m.log_time_ns,
@@ -224,7 +225,7 @@ def analyse(bag: Path, strategy: str, execution_horizon: int) -> dict[str, objec
                 float(msg.inference_time.total),
             )
             placement[int(msg.chunk_id)] = (int(msg.source_step), int(msg.delay_steps))
-        elif m.topic == "/vlash/executed_actions":
+        elif m.topic == f"/{EXECUTED_ACTIONS_TOPIC}":
             reports.append(msg)
     if not reports or not chunks:
         raise RuntimeError(f"bag {bag} has no executor reports or no chunks")
