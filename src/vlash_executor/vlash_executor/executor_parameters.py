@@ -5,7 +5,7 @@
 
 from vlash_core.cpu_placement import DEFAULT_FIFO_PRIORITY
 from vlash_core.node_runner import parameter_descriptor
-from vlash_core.so101 import SO101_JOINT_NAMES
+from vlash_core.so101 import SO101_JOINT_NAMES, SO101_MAX_JOINT_SPEED_RAD_S
 from vlash_core.strategies import STRATEGY_NAMES
 
 PARAMETERS = [
@@ -36,7 +36,7 @@ PARAMETERS = [
     ),
     (
         "max_joint_velocity",
-        [3.0] * 6,
+        [SO101_MAX_JOINT_SPEED_RAD_S] * len(SO101_JOINT_NAMES),
         parameter_descriptor("Largest commanded joint speed (rad/s), one per joint."),
     ),
     (

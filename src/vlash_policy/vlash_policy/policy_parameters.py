@@ -4,6 +4,7 @@
 """
 
 from vlash_core.node_runner import AVOID_CONTROL_CPU, parameter_descriptor
+from vlash_core.so101 import TASK_INSTRUCTION
 from vlash_core.strategies import STRATEGY_NAMES
 
 PARAMETERS = [
@@ -14,7 +15,7 @@ PARAMETERS = [
     ),
     (
         "instruction",
-        "touch the red target",
+        TASK_INSTRUCTION,
         parameter_descriptor("Language instruction for the VLA."),
     ),
     (
