@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vlash_core.action_space import ActionSpace
+from vlash_core.so101 import SO101_MAX_JOINT_SPEED_RAD_S, TASK_INSTRUCTION
 from vlash_core.strategies import get_strategy
 from vlash_executor.chunk_executor import ChunkExecutor, IncomingChunk
 from vlash_policy.inference_loop import InferenceLoop, LoopSettings, OutgoingChunk, Ticket
 from vlash_policy.policy_interface import ChunkPolicy, InferenceTiming, PolicyChunk
 from vlash_sim.expert import ScriptedExpert
 from vlash_sim.so101_env import Observation, TaskEvent, WhackAMoleEnv
-
-DEFAULT_MAX_JOINT_SPEED_RAD_S = 3.0  # config/so101/executor.yaml's max_joint_velocity
 
 
 @dataclass
@@ -115,11 +114,11 @@ def run_simulated_loop(
     execution_horizon: int,
     num_steps: int,
     seed: int,
-    instruction: str = "touch the red target",
+    instruction: str = TASK_INSTRUCTION,
     camera_name: str = "front",
     quantization: int = 1,
     margin_steps: int = 0,
-    max_joint_speed_rad_s: float = DEFAULT_MAX_JOINT_SPEED_RAD_S,
+    max_joint_speed_rad_s: float = SO101_MAX_JOINT_SPEED_RAD_S,
     on_step: Callable[[StepRecord], None] | None = None,
 ) -> LoopResult:
     """Run ``num_steps`` control steps of the closed loop; see the module docstring.
