@@ -10,7 +10,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=["setuptools"],
+    install_requires=["setuptools", "torch"],
     zip_safe=True,
     maintainer="VLASH ROS maintainers",
     maintainer_email="maintainers@vlash-ros.org",
