@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: setup build test lint demo default-model clean benchmarks
+.PHONY: setup build test test-fast lint demo default-model clean benchmarks
 
 setup:
 	bash scripts/setup.sh
@@ -16,6 +16,12 @@ build: setup
 # then the integration tests in test/.
 test: setup
 	$(ENV) python scripts/run_tests.py
+
+# Unit tests only, for the edit-test loop (under 2 min on 2 cores): every package's tests under
+# src/*/test with pytest directly, without colcon, without the tests marked slow (training,
+# FlexAttention, the two-process torchrun run) and without test/ (real ROS processes over DDP).
+test-fast: setup
+	$(ENV) python -m pytest -q -m "not slow" src/*/test
 
 # The static checks of `make test` (and of .pre-commit-config.yaml) alone.
 lint: setup
