@@ -44,7 +44,7 @@ def _check_finite(field: str, values: NDArray[np.floating]) -> None:
 
 
 def _flat(field: str, values: Any, dtype: type) -> NDArray[Any]:
-    arr = np.asarray(values, dtype=dtype)
+    arr: NDArray[Any] = np.asarray(values, dtype=dtype)
     if arr.ndim != 1:
         raise ValueError(f"{field} must be a flat sequence, got shape {arr.shape}")
     return arr
@@ -59,7 +59,7 @@ def _float32_field(values: NDArray[np.floating]) -> array.array:
 
 
 def _shaped(field: str, values: ArrayLike, shape: tuple[int, ...], dtype: type) -> NDArray[Any]:
-    arr = np.asarray(values, dtype=dtype)
+    arr: NDArray[Any] = np.asarray(values, dtype=dtype)
     if arr.shape != shape:
         raise ValueError(f"{field} must have shape {shape}, got {arr.shape}")
     return arr

@@ -226,6 +226,7 @@ def test_mse_and_max_abs_follow_their_definitions(recorded, checkpoint, tmp_path
         assert entry["max_abs_per_joint"] == pytest.approx(np.abs(diff).max(axis=0).tolist())
 
 
+@pytest.mark.slow
 def test_cli_runs_as_a_module(recorded, checkpoint, tmp_path):
     out = tmp_path / "cli"
     cmd = [sys.executable, "-m", "vlash_policy.recording.replay", str(recorded[0])]

@@ -22,7 +22,9 @@ TINY = tiny_config(
     robot=SO101_ROBOT, text_layers=1, horizon=4, num_steps=2, max_instruction_tokens=8
 )
 REPO = Path(__file__).resolve().parents[3]
-PYTHONPATH = os.pathsep.join(str(REPO / "src" / p) for p in ("vlash_policy", "asyncvla_refiner"))
+PYTHONPATH = os.pathsep.join(
+    str(REPO / "src" / p) for p in ("vlash_core", "vlash_policy", "asyncvla_refiner")
+)
 
 
 def _options(tmp_path: Path, **kw) -> FinetuneOptions:

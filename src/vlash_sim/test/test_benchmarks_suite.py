@@ -34,6 +34,7 @@ def _check_summary(row, episodes):
     assert 0.0 <= low <= row["hit_rate"] <= high <= 1.0
 
 
+@pytest.mark.slow
 def test_strategies_quick(results):
     data = _load(results, "strategies")
     c, r = data["config"], data["results"]
@@ -48,6 +49,7 @@ def test_strategies_quick(results):
     assert data["paper"]["vlash_success_d4"] == 0.817
 
 
+@pytest.mark.slow
 def test_refiner_quick(results):
     data = _load(results, "refiner")
     rows = data["results"]["variants"]
@@ -60,6 +62,7 @@ def test_refiner_quick(results):
     assert 0.0 <= calibration["refined_fraction"] <= 1.0
 
 
+@pytest.mark.slow
 def test_quantization_quick(results):
     data = _load(results, "quantization")
     rows = data["results"]["points"]
@@ -72,6 +75,7 @@ def test_quantization_quick(results):
     assert quantization.PAPER["speedup"]["2"] == 2.03
 
 
+@pytest.mark.slow
 def test_report_has_every_result_table_and_plot(results, tmp_path):
     output = tmp_path / "BENCHMARKS.md"
     assert main(["report", "--results", str(results), "--output", str(output)]) == 0
