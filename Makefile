@@ -36,9 +36,9 @@ default-model: setup
 	bash scripts/train_default_model.sh
 
 # Every benchmark at its default size into benchmarks/results/, then BENCHMARKS.md from them
-# (about an hour on 2 cores; `python -m vlash_sim.benchmarks <name>` runs one).
+# (about an hour on 2 cores; `python -m vlash_bench <name>` runs one).
 benchmarks: setup
-	$(ENV) python -m vlash_sim.benchmarks all && python -m vlash_sim.benchmarks report
+	$(ENV) python -m vlash_bench all && python -m vlash_bench report
 
 # Removes build products; `rm -rf .venv .setup-stamps` as well for a set-up from nothing.
 clean:

@@ -91,7 +91,7 @@ step_build() {
     if stamp_is build "$key" && [ -f install/setup.bash ]; then
         say "build: package sources unchanged, install/ is current"; return
     fi
-    say "build: colcon build --symlink-install (7 packages)"
+    say "build: colcon build --symlink-install (8 packages)"
     (
         # shellcheck disable=SC1091
         source scripts/env.sh

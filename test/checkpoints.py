@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from vlash_sim.benchmarks.episodes import random_checkpoint
+from vlash_sim.random_checkpoint import random_checkpoint
 
 
 @pytest.fixture(scope="session")

@@ -3,14 +3,14 @@
     source scripts/env.sh
     python test/reliability_run.py --chunks 10000 --images 1000 --joint-states 1000 \
         --out reliability/results.json
-    python -m vlash_sim.reliability.report     # RELIABILITY.md from that JSON
+    python -m vlash_bench.reliability.report     # RELIABILITY.md from that JSON
 
 In a leased ROS domain (vlash_bringup.node_graph) this process plays the arm (joint states that
 follow every command, as a perfect position controller would) and the camera, and records every
 report and command of the executor:
 
 1. **chunks**: the executor alone (vlash, armed); hostile ``ActionChunk``s of every kind of
-   :mod:`vlash_sim.reliability.hostile`, each mixed with valid ones, paced so the executor
+   :mod:`vlash_bench.reliability.hostile`, each mixed with valid ones, paced so the executor
    never has more than a few waiting (a lost message is counted, not hidden);
 2. **images and joint states**: the policy node (tiny random checkpoint) joins and closes the
    loop; hostile camera frames and joint states go to it (and the joint states to the executor);
@@ -47,6 +47,16 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
 
+from vlash_bench.reliability import hostile
+from vlash_bench.reliability.checks import (
+    CommandCheck,
+    Tick,
+    check_commands,
+    first_execution,
+    first_hold,
+    hold_lags,
+    report_gaps,
+)
 from vlash_bringup.node_graph import NodeGraph
 from vlash_core.input_diagnostics import parse_counts, received_key, refused_key
 from vlash_core.safety_limits import SafetyLimits
@@ -61,16 +71,6 @@ from vlash_policy.recording.bag_io import (
     JOINT_STATES_TOPIC,
     qualified_topics,
     read_messages,
-)
-from vlash_sim.reliability import hostile
-from vlash_sim.reliability.checks import (
-    CommandCheck,
-    Tick,
-    check_commands,
-    first_execution,
-    first_hold,
-    hold_lags,
-    report_gaps,
 )
 
 JOINTS = tuple(SO101_JOINT_NAMES)
@@ -724,8 +724,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("reliability/results.json"))
     parser.add_argument("--work", type=Path, default=Path("results/reliability"), help="logs, bag")
     args = parser.parse_args(argv)
-    from vlash_sim.benchmarks.common import machine_info
-    from vlash_sim.benchmarks.episodes import random_checkpoint
+    from vlash_bench.common import machine_info
+    from vlash_sim.random_checkpoint import random_checkpoint
 
     args.work.mkdir(parents=True, exist_ok=True)
     checkpoint = random_checkpoint(args.work / "checkpoint")

@@ -33,9 +33,9 @@ from reliability_run import (
     write_executor_parameters,
 )
 
+from vlash_bench.reliability.checks import Tick, check_commands, first_execution, hold_lags
 from vlash_bringup.graph import find_executable
 from vlash_core.safety_limits import SafetyLimits
-from vlash_sim.reliability.checks import Tick, check_commands, first_execution, hold_lags
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("vlash_core", "asyncvla_refiner", "vlash_policy", "vlash_executor", "vlash_sim")
+PACKAGES = (
+    "vlash_core",
+    "asyncvla_refiner",
+    "vlash_policy",
+    "vlash_executor",
+    "vlash_sim",
+    "vlash_bench",
+)
 ROS_ADAPTERS = (
     "command_output",
     "node_runner",

@@ -22,7 +22,7 @@ setup(
     zip_safe=True,
     maintainer="VLASH ROS maintainers",
     maintainer_email="maintainers@vlash-ros.org",
-    description="Simulated SO-101 arm, the closed loop in simulated time, benchmarks and faults.",
+    description="Simulated SO-101 arm, its expert, the closed loop in simulated time, evaluation.",
     license="Apache-2.0",
     # colcon runs pytest for packages whose test extra names it (tests_require left setuptools).
     extras_require={"test": ["pytest", "hypothesis"]},

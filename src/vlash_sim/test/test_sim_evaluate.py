@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from vlash_sim.benchmarks import episodes
+from vlash_sim import random_checkpoint as checkpoints
 from vlash_sim.evaluate import (
     bootstrap_mean_interval,
     evaluate,
@@ -15,7 +15,7 @@ from vlash_sim.evaluate import (
 
 @pytest.fixture(scope="module")
 def random_checkpoint(tmp_path_factory):
-    return episodes.random_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
+    return checkpoints.random_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
 
 
 def test_bootstrap_interval():

@@ -4,7 +4,7 @@ import shutil
 import pytest
 
 from vlash_sim import learning_curve as lc
-from vlash_sim.benchmarks import episodes
+from vlash_sim import random_checkpoint as checkpoints
 from vlash_sim.evaluate import CellResult
 
 
@@ -33,7 +33,7 @@ def test_run_checkpoints_needs_saved_checkpoints(tmp_path):
 
 
 def test_cli_evaluates_every_checkpoint_and_names_the_best(tmp_path, capsys):
-    first = episodes.random_checkpoint(tmp_path / "run" / "checkpoints" / "step_000010")
+    first = checkpoints.random_checkpoint(tmp_path / "run" / "checkpoints" / "step_000010")
     shutil.copytree(first, tmp_path / "run" / "checkpoints" / "step_000020")
     out = tmp_path / "curve.json"
     lc.main([

@@ -30,7 +30,7 @@ import numpy as np
 from vlash_core.so101 import TASK_INSTRUCTION
 from vlash_core.strategies import get_strategy
 from vlash_policy.policy_interface import ChunkPolicy, FlowVLAPolicy
-from vlash_sim.benchmarks.common import wilson_interval
+from vlash_sim.sample_statistics import wilson_interval
 from vlash_sim.simulated_loop import ExpertChunkPolicy, run_simulated_loop
 from vlash_sim.so101_env import DEFAULT_HIT_RADIUS_M, DEFAULT_TARGET_LIFETIME_S, WhackAMoleEnv
 

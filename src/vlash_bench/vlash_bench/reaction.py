@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vlash_bench import common
 from vlash_core.stamps import stamp_ns
 from vlash_policy.recording.bag_io import (
     ACTION_CHUNK_TOPIC,
@@ -53,8 +54,8 @@ from vlash_policy.recording.bag_io import (
     qualified_topics,
     read_messages,
 )
-from vlash_sim.benchmarks import common
-from vlash_sim.benchmarks.episodes import random_checkpoint
+from vlash_sim import sample_statistics
+from vlash_sim.random_checkpoint import random_checkpoint
 
 NAME = "reaction"
 HORIZON = 25
@@ -75,8 +76,8 @@ START_TIMEOUT_S = 120.0
 
 def checkpoint_for_k(checkpoint: Path | None, directory: Path) -> tuple[Path, str]:
     """A checkpoint with H >= 25: ``checkpoint``, the embedded one if long enough, else random."""
+    from vlash_bench.common import embedded_checkpoint
     from vlash_policy.model.config import VLAConfig
-    from vlash_sim.benchmarks.common import embedded_checkpoint
 
     for candidate, what in ((checkpoint, "given"), (embedded_checkpoint(), "embedded trained")):
         if candidate is None:
@@ -185,8 +186,8 @@ def _stats_ms(values: Sequence[float]) -> dict[str, float | int | None]:
     ms = [1e3 * v for v in values]
     return {
         "n": len(ms),
-        "p50_ms": common.percentile(ms, 50),
-        "p99_ms": common.percentile(ms, 99),
+        "p50_ms": sample_statistics.percentile(ms, 50),
+        "p99_ms": sample_statistics.percentile(ms, 99),
         "max_ms": max(ms),
     }
 

@@ -1,6 +1,6 @@
 """``packing`` benchmark: fine-tuning step packed vs unpacked beside VLASH Table 3 (3.26x).
 
-A suite wrapper around :mod:`vlash_sim.benchmarks.packing_step` (which does the measuring)
+A suite wrapper around :mod:`vlash_bench.packing_step` (which does the measuring)
 at Δmax = 3 with 700 observation and 50 branch tokens: writes the suite's JSON and a bar plot.
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import torch
 
-from vlash_sim.benchmarks import common
-from vlash_sim.benchmarks.packing_step import PAPER_SPEEDUP, run
+from vlash_bench import common
+from vlash_bench.packing_step import PAPER_SPEEDUP, run
 
 NAME = "packing"
 DEFAULT = {

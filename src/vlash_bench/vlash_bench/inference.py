@@ -1,6 +1,6 @@
 """``inference`` benchmark: per-stage inference latency beside AsyncVLA Table 6.
 
-A suite wrapper around :mod:`vlash_sim.benchmarks.inference_breakdown` (which does the
+A suite wrapper around :mod:`vlash_bench.inference_breakdown` (which does the
 measuring). It measures the default architecture twice: with random weights, whose rater masks
 most tokens so AFM does real work (the cost of refinement), and with the embedded trained
 checkpoint when it exists (what refinement costs the policy that actually runs, whose rater
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
+from vlash_bench import common
+from vlash_bench.inference_breakdown import PAPER_SHARES, benchmark_inputs, run
 from vlash_policy.model.checkpoint import build_default_model, load_checkpoint
-from vlash_sim.benchmarks import common
-from vlash_sim.benchmarks.inference_breakdown import PAPER_SHARES, benchmark_inputs, run
 
 NAME = "inference"
 DEFAULT_REPEATS = 50

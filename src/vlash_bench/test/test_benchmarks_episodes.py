@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vlash_sim.benchmarks.episodes import (
+from vlash_bench.episodes import (
     Outcome,
     Point,
     PolicySpec,

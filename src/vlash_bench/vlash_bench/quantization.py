@@ -25,9 +25,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from vlash_core.so101 import SO101_MAX_JOINT_SPEED_RAD_S
-from vlash_sim.benchmarks import common
-from vlash_sim.benchmarks.episodes import (
+from vlash_bench import common
+from vlash_bench.episodes import (
     Outcome,
     Point,
     PolicySpec,
@@ -36,6 +35,8 @@ from vlash_sim.benchmarks.episodes import (
     simulated_setup,
     summarise,
 )
+from vlash_core.so101 import SO101_MAX_JOINT_SPEED_RAD_S
+from vlash_sim import sample_statistics
 
 NAME = "quantization"
 PAPER = {
@@ -107,7 +108,7 @@ def _paired_speedup(base: list[Outcome], mine: list[Outcome]) -> dict[str, float
     """
     times = {o.seed: o.time_to_hit_s for o in base if o.hit}
     pairs = [(times[o.seed], o.time_to_hit_s) for o in mine if o.hit and o.seed in times]
-    return common.paired_ratio_interval([a for a, _ in pairs], [b for _, b in pairs])
+    return sample_statistics.paired_ratio_interval([a for a, _ in pairs], [b for _, b in pairs])
 
 
 def _group(row: dict[str, object]) -> tuple[str, int, int]:

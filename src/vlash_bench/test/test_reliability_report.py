@@ -2,7 +2,7 @@
 
 import json
 
-from vlash_sim.reliability import report
+from vlash_bench.reliability import report
 
 
 def _result() -> dict:

@@ -2,8 +2,8 @@
 
 Every hostile chunk goes through ``decode_chunk`` and ``ChunkExecutor.accept`` of a ticking
 executor, exactly as the node handles it; images and joint states through the policy node's
-decoders. Each must end as :mod:`vlash_sim.reliability.hostile` says, and no command may
-leave the limits (:mod:`vlash_sim.reliability.checks`).
+decoders. Each must end as :mod:`vlash_bench.reliability.hostile` says, and no command may
+leave the limits (:mod:`vlash_bench.reliability.checks`).
 """
 
 from types import SimpleNamespace
@@ -11,14 +11,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from vlash_core.conversions import joint_positions
-from vlash_core.input_diagnostics import RefusedInputError
-from vlash_core.safety_limits import SafetyLimits
-from vlash_core.strategies import get_strategy
-from vlash_executor.chunk_executor import ChunkExecutor, decode_chunk
-from vlash_policy.image_conversion import image_to_rgb
-from vlash_sim.reliability import hostile
-from vlash_sim.reliability.checks import (
+from vlash_bench.reliability import hostile
+from vlash_bench.reliability.checks import (
     Tick,
     check_commands,
     first_execution,
@@ -26,6 +20,12 @@ from vlash_sim.reliability.checks import (
     hold_lags,
     report_gaps,
 )
+from vlash_core.conversions import joint_positions
+from vlash_core.input_diagnostics import RefusedInputError
+from vlash_core.safety_limits import SafetyLimits
+from vlash_core.strategies import get_strategy
+from vlash_executor.chunk_executor import ChunkExecutor, decode_chunk
+from vlash_policy.image_conversion import image_to_rgb
 
 JOINTS = ("a", "b", "c")
 PERIOD = 1 / 30

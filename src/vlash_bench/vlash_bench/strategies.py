@@ -3,7 +3,7 @@
 VLASH Sec. 5.1.1 compares chunk-switching strategies on Kinetix in simulated time with an
 injected delay Δ: at Δ = 4, VLASH succeeds 81.7 % of the time against 51.2 % for naive
 asynchronous inference. This runs the same comparison on the simulated SO-101 whack-a-mole
-(:mod:`vlash_sim.benchmarks.episodes`) for
+(:mod:`vlash_bench.episodes`) for
 
 * the learned VLA (``--checkpoint``; default the embedded trained one): ``sync``,
   ``naive_async``, ``vlash``, ``rtc`` (RTC guided sampling) with refinement off, and
@@ -24,8 +24,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from vlash_sim.benchmarks import common
-from vlash_sim.benchmarks.episodes import (
+from vlash_bench import common
+from vlash_bench.episodes import (
     Point,
     PolicySpec,
     Task,

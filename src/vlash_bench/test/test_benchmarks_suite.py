@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from vlash_sim.benchmarks import common, quantization, refiner, report, strategies
-from vlash_sim.benchmarks.__main__ import BENCHMARKS, main
+from vlash_bench import common, quantization, refiner, report, strategies
+from vlash_bench.__main__ import BENCHMARKS, main
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ their table) and whether one full inference fits one 30 Hz control period (33.3 
 Without ``--checkpoint`` the default config with random weights is used; the rater of a random
 model masks roughly half the tokens, so AFM does real work.
 
-Usage: ``python -m vlash_sim.benchmarks.inference_breakdown [--checkpoint DIR]
+Usage: ``python -m vlash_bench.inference_breakdown [--checkpoint DIR]
 [--horizon 16..50] [--repeats N] [--threads 2] [--json PATH]``
 """
 
@@ -32,21 +32,13 @@ import torch
 
 from vlash_policy.model import FlowVLA, InferenceTiming, Observation, VLAConfig
 from vlash_policy.model.checkpoint import build_default_model, load_checkpoint
+from vlash_sim.sample_statistics import percentile
 
 PAPER_SHARES = {"sfm": 86.8, "rater": 2.7, "afm": 10.5}  # AsyncVLA Table 6, percent
 CONTROL_PERIOD_S = 1.0 / 30.0
 STAGES = ("prefix_s", "sfm_s", "rater_s", "afm_s", "total_s")
 INSTRUCTION = "pick up the red cube and place it in the box"
 HORIZON_RANGE = (16, 50)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated q-th percentile (0..100)."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def summarise(timings: Sequence[InferenceTiming]) -> dict[str, dict[str, float]]:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from vlash_sim.benchmarks import common, inference, packing
-from vlash_sim.benchmarks.cli import run_cli
+from vlash_bench import common, inference, packing
+from vlash_bench.cli import run_cli
 
 MODEL_ONLY = {module.NAME: module for module in (inference, packing)}
 

@@ -1,4 +1,4 @@
-"""``python -m vlash_sim.benchmarks {strategies,...,all,report} [--quick] [--out DIR]``.
+"""``python -m vlash_bench {strategies,...,all,report} [--quick] [--out DIR]``.
 
 The suite's one entry point, above everything it measures: the simulator benchmarks and the
 model-only ones (inference, packing); ``report`` regenerates BENCHMARKS.md from the committed
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from vlash_sim.benchmarks import (
+from vlash_bench import (
     inference,
     packing,
     quantization,
@@ -18,7 +18,7 @@ from vlash_sim.benchmarks import (
     report,
     strategies,
 )
-from vlash_sim.benchmarks.cli import run_cli
+from vlash_bench.cli import run_cli
 
 BENCHMARKS = {
     module.NAME: module
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["report"]:
         return report.main(argv[1:], BENCHMARKS)
-    return run_cli(BENCHMARKS, argv, "vlash_sim.benchmarks")
+    return run_cli(BENCHMARKS, argv, "vlash_bench")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ AsyncVLA's ablation (Table 4, WidowX in SimplerEnv, average success) reports 47.
 inference, 62.5 % with AFM on a random mask (p = 0.5 per token, "w/o Confidence Rater") and
 70.8 % with the confidence rater choosing the tokens (Eq. (3)). This runs the three inference
 variants of one checkpoint in the simulated whack-a-mole loop with the ``vlash`` strategy at a
-fixed inference delay (:mod:`vlash_sim.benchmarks.episodes`).
+fixed inference delay (:mod:`vlash_bench.episodes`).
 
 A refinement can only beat a random mask where the rater's confidence tracks the real error of
 the draft's tokens, so the run also measures that (:func:`rater_calibration`): in long episodes
@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vlash_policy.policy_interface import FlowVLAPolicy, PolicyChunk
-from vlash_sim.benchmarks import common
-from vlash_sim.benchmarks.episodes import (
+from vlash_bench import common
+from vlash_bench.episodes import (
     RANDOM_MASK_P,
     Point,
     PolicySpec,
@@ -33,6 +32,8 @@ from vlash_sim.benchmarks.episodes import (
     simulated_setup,
     summarise,
 )
+from vlash_policy.policy_interface import FlowVLAPolicy, PolicyChunk
+from vlash_sim import sample_statistics
 from vlash_sim.simulated_loop import ExpertChunkPolicy, run_simulated_loop
 
 NAME = "refiner"
@@ -116,7 +117,7 @@ def rater_calibration(
     confidence = np.stack(probe.confidence)
     draft, final = np.stack(probe.draft_error), np.stack(probe.final_error)
     refined = np.stack(probe.refined)
-    within = [common.spearman(c, e) for c, e in zip(confidence, draft, strict=True)]
+    within = [sample_statistics.spearman(c, e) for c, e in zip(confidence, draft, strict=True)]
     within = [r for r in within if np.isfinite(r)]
 
     def mean_or_none(values: np.ndarray) -> float | None:
@@ -125,7 +126,7 @@ def rater_calibration(
     return {
         "chunks": int(confidence.shape[0]),
         "tokens": int(confidence.size),
-        "spearman_confidence_error": common.spearman(confidence.ravel(), draft.ravel()),
+        "spearman_confidence_error": sample_statistics.spearman(confidence.ravel(), draft.ravel()),
         "spearman_confidence_error_within_chunk": float(np.mean(within)) if within else None,
         "refined_fraction": float(refined.mean()),
         "draft_error_refined_rad2": mean_or_none(draft[refined]),

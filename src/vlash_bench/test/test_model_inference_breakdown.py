@@ -6,14 +6,8 @@ import json
 
 import pytest
 
+from vlash_bench.inference_breakdown import main, shares
 from vlash_policy.model.tiny import SO101_ROBOT, save_random_checkpoint, tiny_config
-from vlash_sim.benchmarks.inference_breakdown import main, percentile, shares
-
-
-def test_percentile_interpolates():
-    assert percentile([4.0, 1.0, 3.0, 2.0], 50.0) == 2.5
-    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 95.0) == pytest.approx(4.8)
-    assert percentile([7.0], 95.0) == 7.0
 
 
 def test_shares_count_the_prefix_in_sfm():

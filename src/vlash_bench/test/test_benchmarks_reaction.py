@@ -13,10 +13,10 @@ from __future__ import annotations
 import pytest
 from rclpy.serialization import serialize_message
 
+from vlash_bench.reaction import RECORDED, analyse
 from vlash_core.stamps import ns_to_sec_nanosec
 from vlash_msgs.msg import ActionChunk, ExecutedActions, TaskEvent
 from vlash_policy.recording.bag_io import BagWriter
-from vlash_sim.benchmarks.reaction import RECORDED, analyse
 
 NS = 1_000_000
 

@@ -13,7 +13,7 @@ both medians alike: the absolute milliseconds vary from run to run, the ratio mu
 
 The toy transformer here is also the model of the packing equivalence tests.
 
-Usage: ``python -m vlash_sim.benchmarks.packing_step [--layers 4 --width 256 --heads 4
+Usage: ``python -m vlash_bench.packing_step [--layers 4 --width 256 --heads 4
 --prefix 700 --branch 50 --max-offset 3 --repeats 5 --json PATH]``
 """
 

@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from vlash_core.so101 import SO101_MAX_JOINT_SPEED_RAD_S
-from vlash_sim.benchmarks.common import mean_interval, wilson_interval
+from vlash_sim.random_checkpoint import random_checkpoint
+from vlash_sim.sample_statistics import mean_interval, wilson_interval
 from vlash_sim.simulated_loop import ExpertChunkPolicy, run_simulated_loop
 from vlash_sim.so101_env import (
     DEFAULT_CONTROL_RATE_HZ,
     DEFAULT_HIT_RADIUS_M,
     DEFAULT_IMAGE_SIZE,
-    HOME_POSITION,
     WhackAMoleEnv,
 )
 
@@ -42,9 +42,6 @@ POLICY_KINDS = ("expert", "learned")
 REFINE_MODES = ("off", "confidence", "random")
 # AsyncVLA Table 4, "w/o Confidence Rater": every token is regenerated with this probability.
 RANDOM_MASK_P = 0.5
-# Spread (rad) of the normalization rows of a random development checkpoint: its random actions
-# stay within a few tenths of a radian of home, poses the arm can reach.
-RANDOM_CHECKPOINT_SPREAD_RAD = 0.1
 
 
 @dataclass(frozen=True)
@@ -273,30 +270,13 @@ def point_config(point: Point) -> dict[str, object]:
     return asdict(point)
 
 
-def random_checkpoint(directory: Path, *, horizon: int = 16, seed: int = 0) -> Path:
-    """A random-weight default-architecture checkpoint for development and smoke runs.
-
-    Its normalization centres actions and states on the arm's home pose, so its (meaningless)
-    chunks stay where the arm can go.
-    """
-    from vlash_policy.data.normalization import FeatureStats, NormalizationStats
-    from vlash_policy.model.config import VLAConfig
-    from vlash_policy.model.tiny import save_random_checkpoint
-
-    rng = np.random.default_rng(seed)
-    rows = HOME_POSITION + RANDOM_CHECKPOINT_SPREAD_RAD * rng.standard_normal((64, 6))
-    stats = NormalizationStats(state=FeatureStats.of(rows), action=FeatureStats.of(rows))
-    config = VLAConfig(horizon=horizon)
-    return save_random_checkpoint(directory, config, seed=seed, normalization=stats)
-
-
 def resolve_checkpoint(checkpoint: Path | None, *, horizon: int = 16) -> tuple[Path, str]:
     """(directory, description): ``checkpoint``, else the embedded trained one, else random.
 
     The random fallback (written under the temp dir) only exercises the pipeline; its hit rates
     say nothing about the strategies.
     """
-    from vlash_sim.benchmarks.common import embedded_checkpoint
+    from vlash_bench.common import embedded_checkpoint
 
     if checkpoint is not None:
         return Path(checkpoint), f"given checkpoint {checkpoint}"
@@ -337,7 +317,7 @@ def simulated_setup(
     Every such benchmark takes the suite's common flags plus ``--checkpoint`` and ``--episodes``
     (per ``unit``), and ``--workers`` when it runs points in parallel.
     """
-    from vlash_sim.benchmarks import common
+    from vlash_bench import common
 
     p = common.parser(name, description)
     p.add_argument("--checkpoint", type=Path, help="VLA checkpoint (default: embedded trained)")

@@ -7,8 +7,7 @@ import json
 import pytest
 import torch
 
-from vlash_policy.packing import PackedLayout, unpack_branches
-from vlash_sim.benchmarks.packing_step import (
+from vlash_bench.packing_step import (
     PAPER_SPEEDUP,
     ToyTransformer,
     branch_loss,
@@ -16,6 +15,7 @@ from vlash_sim.benchmarks.packing_step import (
     packed_forward,
     unpacked_forward,
 )
+from vlash_policy.packing import PackedLayout, unpack_branches
 
 
 def model_inputs(layout: PackedLayout, width: int, batch: int = 2):

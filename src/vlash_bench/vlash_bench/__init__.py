@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m vlash_bench <name>`` (see ``__main__``)."""

@@ -1,1 +1,0 @@
-"""Benchmarks: ``python -m vlash_sim.benchmarks <name>`` (see ``__main__``)."""
