@@ -3,10 +3,15 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: setup build test test-fast lint demo default-model clean benchmarks
+.PHONY: setup build test test-fast lint demo default-model clean benchmarks lerobot-env
 
 setup:
 	bash scripts/setup.sh
+
+# The separate LeRobot environment .venv-lerobot for LeRobot checkpoints (SmolVLA, π0, π0.5) run
+# by vlash_policy.lerobot_backend; not part of `setup`. About 2 min from nothing, 5.5 GB.
+lerobot-env:
+	bash scripts/setup_lerobot.sh
 
 # Rebuild all packages even when setup's stamps say nothing changed.
 build: setup
