@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import logging
 import os
 import select
@@ -36,6 +37,7 @@ from vlash_policy.policy_interface import InferenceTiming, PolicyChunk
 __all__ = [
     "LeRobotPolicy",
     "LeRobotWorkerError",
+    "checkpoint_image_features",
     "find_lerobot_python",
     "lerobot_environment",
     "sampling_noise",
@@ -75,6 +77,17 @@ def find_lerobot_python(root: str | Path | None = None) -> Path:
             "(scripts/setup_lerobot.sh) to create .venv-lerobot"
         )
     return python
+
+
+def checkpoint_image_features(checkpoint_dir: str | Path) -> dict[str, tuple[int, ...]]:
+    """The image keys of a LeRobot checkpoint -> (C, H, W), read from its ``config.json``
+    without starting a worker (e.g. to build ``camera_keys``)."""
+    config = json.loads((Path(checkpoint_dir) / "config.json").read_text())
+    return {
+        key: tuple(feature["shape"])
+        for key, feature in config.get("input_features", {}).items()
+        if feature.get("type") == "VISUAL"
+    }
 
 
 def sampling_noise(generator: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -139,6 +152,8 @@ class LeRobotPolicy:
             ``{"front": "observation.images.top"}``; must cover every image key exactly.
         seed: seed of the noise generator (:func:`sampling_noise`).
         device: torch device the worker runs the model on.
+        torch_threads: torch's CPU threads in the worker (default: torch's choice, all cores);
+            fewer keeps inference from starving the node's other processes.
         startup_timeout_s: how long loading may take before the worker is killed.
         request_timeout_s: how long one chunk may take before the worker is killed.
 
@@ -156,6 +171,7 @@ class LeRobotPolicy:
         camera_keys: Mapping[str, str],
         seed: int = 0,
         device: str = "cpu",
+        torch_threads: int | None = None,
         startup_timeout_s: float = 600.0,
         request_timeout_s: float = 120.0,
     ) -> None:
@@ -183,6 +199,7 @@ class LeRobotPolicy:
                 str(self.checkpoint_dir),
                 "--device",
                 device,
+                *(["--threads", str(int(torch_threads))] if torch_threads else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -1,7 +1,7 @@
 """LeRobot called directly, in-process, on one observation (runs in ``.venv-lerobot``).
 
     python -m vlash_policy.lerobot_backend.direct --checkpoint DIR --observation OBS --out OUT
-        [--repeat N]
+        [--warmup W --repeat N --threads T]
 
 The reference the bridge is checked against, written the way LeRobot's async policy server
 (``lerobot/async_inference/policy_server.py``) runs a chunk: ``from_pretrained`` on the
@@ -11,8 +11,8 @@ the postprocessor on each step of the chunk. It shares no code with :mod:`.worke
 OBS is a :mod:`.protocol` message file: header ``{"task": str}``; arrays ``noise`` and one per
 LeRobot key (``observation.images.<camera>`` as (H, W, 3) uint8, ``observation.state``). OUT
 gets a message with the ``action`` array (H, D) float32, unnormalised. With ``--repeat N`` the
-chunk is computed N more times and the per-call seconds (preprocess + predict + postprocess)
-are in the header as ``call_s``.
+chunk is computed W + N more times and the seconds of the last N calls (preprocess + predict +
+postprocess) are in the header as ``call_s``.
 """
 
 from __future__ import annotations
@@ -36,8 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint", required=True, type=Path)
     parser.add_argument("--observation", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--warmup", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     config = PreTrainedConfig.from_pretrained(args.checkpoint)
     config.device = "cpu"
@@ -68,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
         return torch.stack(steps, dim=1)[0].numpy()
 
     actions = chunk()
+    for _ in range(args.warmup):
+        chunk()
     call_s = []
     for _ in range(args.repeat):
         start = time.perf_counter()

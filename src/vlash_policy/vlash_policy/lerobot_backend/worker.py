@@ -1,7 +1,7 @@
 """Inference worker: one LeRobot policy, served over stdin/stdout (runs in ``.venv-lerobot``).
 
     PYTHONPATH=<repo>/src/vlash_policy .venv-lerobot/bin/python \\
-        -m vlash_policy.lerobot_backend.worker --checkpoint DIR [--device cpu]
+        -m vlash_policy.lerobot_backend.worker --checkpoint DIR [--device cpu] [--threads N]
 
 Loads the policy the way LeRobot's own async policy server does
 (``lerobot/async_inference/policy_server.py``): the class from ``get_policy_class(type)`` with
@@ -233,8 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="LeRobot inference worker (see module doc).")
     parser.add_argument("--checkpoint", required=True, type=Path)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
     protocol_out = _claim_stdout()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     _exit_when_orphaned(os.getppid())
     try:
         worker = LeRobotWorker(args.checkpoint, device=args.device)
