@@ -17,6 +17,7 @@ import pytest
 
 from vlash_policy.lerobot_backend.client import (
     LeRobotPolicy,
+    LeRobotWorkerError,
     find_lerobot_python,
     lerobot_environment,
     sampling_noise,
@@ -36,6 +37,9 @@ STATE_DIM, ACTION_DIM, CHUNK, IMAGE = 6, 6, 16, 64
 CAMERAS = {"wrist": "observation.images.front"}
 TASK = "pick the red cube"
 SEED = 7
+# One torch thread in the worker and in the direct run: on a busy 2-core machine torch's
+# default (all cores) spins against other processes and a 10 ms chunk can take seconds.
+THREADS = 1
 
 
 def _run_lerobot(*args: str) -> str:
@@ -64,7 +68,9 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def policy(checkpoint):
-    with LeRobotPolicy(checkpoint, python=LEROBOT_PYTHON, camera_keys=CAMERAS, seed=SEED) as p:
+    with LeRobotPolicy(
+        checkpoint, python=LEROBOT_PYTHON, camera_keys=CAMERAS, seed=SEED, torch_threads=THREADS
+    ) as p:
         yield p
 
 
@@ -119,7 +125,7 @@ def test_chunk_equals_lerobot_called_directly(policy, checkpoint, observation, t
     _run_lerobot(
         "vlash_policy.lerobot_backend.direct",
         *("--checkpoint", str(checkpoint), "--observation", str(tmp_path / "observation.msg")),
-        *("--out", str(tmp_path / "direct.msg")),
+        *("--out", str(tmp_path / "direct.msg"), "--threads", str(THREADS)),
     )
     with (tmp_path / "direct.msg").open("rb") as stream:
         _, direct = read_message(stream)
@@ -173,9 +179,18 @@ def test_wrong_camera_key_names_unknown_and_unmapped_keys(checkpoint):
 
 @needs_lerobot_env
 def test_close_stops_the_worker(checkpoint):
-    policy = LeRobotPolicy(checkpoint, python=LEROBOT_PYTHON, camera_keys=CAMERAS)
+    policy = LeRobotPolicy(
+        checkpoint, python=LEROBOT_PYTHON, camera_keys=CAMERAS, torch_threads=THREADS
+    )
     process = policy._process
     assert policy.ping() < 1.0
     policy.close()
     assert process.poll() is not None and policy.closed
     policy.close()  # idempotent
+
+
+@needs_lerobot_env
+def test_pi0_without_the_patched_transformers_says_why(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"type": "pi0"}))
+    with pytest.raises(LeRobotWorkerError, match="fix/lerobot_openpi"):
+        LeRobotPolicy(tmp_path, python=LEROBOT_PYTHON, camera_keys={})

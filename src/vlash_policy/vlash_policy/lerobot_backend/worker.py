@@ -37,6 +37,30 @@ ACTION_KEY = "action"
 NOISE_KEY = "noise"
 
 
+# lerobot 0.4.x builds π0, π0.5 and π0-FAST on Hugging Face's patched transformers (git branch
+# fix/lerobot_openpi, what `lerobot[pi]` installs; adaRMS-conditioned Gemma norms), which is not
+# on PyPI. Stock transformers lacks the marker module their constructors import
+# (transformers.models.siglip.check) and they raise "An incorrect transformer version is used".
+OPENPI_POLICY_TYPES = frozenset({"pi0", "pi05", "pi0_fast"})
+
+
+def _check_openpi_transformers(policy_type: str) -> None:
+    """Say why a π0-family checkpoint cannot load here, before building a multi-GB model."""
+    if policy_type not in OPENPI_POLICY_TYPES:
+        return
+    import importlib.util
+
+    import transformers
+
+    if importlib.util.find_spec("transformers.models.siglip.check") is None:
+        raise RuntimeError(
+            f"{policy_type} in lerobot 0.4.x needs Hugging Face's patched transformers (git "
+            "branch fix/lerobot_openpi, installed by `pip install lerobot[pi]`), which is not "
+            f"on PyPI; this environment has stock transformers {transformers.__version__}. "
+            "SmolVLA and the other LeRobot policies work with it."
+        )
+
+
 class RequestError(ValueError):
     """A request the worker cannot serve (unknown key, wrong shape); replied, not fatal."""
 
@@ -67,16 +91,18 @@ class LeRobotWorker:
     """A loaded LeRobot policy with its processors, answering one request at a time."""
 
     def __init__(self, checkpoint: str | Path, device: str = "cpu") -> None:
-        import torch
-        from lerobot.configs.policies import PreTrainedConfig
-        from lerobot.policies.factory import get_policy_class, make_pre_post_processors
-
-        self._torch = torch
         self.checkpoint = Path(checkpoint).resolve()
         config_path = self.checkpoint / "config.json"
         if not config_path.is_file():
             raise FileNotFoundError(f"{config_path} not found: not a LeRobot checkpoint directory")
         self.policy_type = json.loads(config_path.read_text())["type"]
+        _check_openpi_transformers(self.policy_type)
+
+        import torch
+        from lerobot.configs.policies import PreTrainedConfig
+        from lerobot.policies.factory import get_policy_class, make_pre_post_processors
+
+        self._torch = torch
         policy_class = get_policy_class(self.policy_type)
         config = PreTrainedConfig.from_pretrained(self.checkpoint)
         config.device = device
