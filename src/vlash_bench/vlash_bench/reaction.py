@@ -259,9 +259,11 @@ def analyse(bag: Path, strategy: str, execution_horizon: int) -> dict[str, objec
     for r in reports:
         stamp = stamp_ns(r.header.stamp)
         inferring = any(a <= stamp <= b for a, b in windows)
-        lateness_all.append(float(r.tick_lateness))
-        if inferring:
-            lateness_inferring.append(float(r.tick_lateness))
+        # Step 0 is the executor's first tick, as late as its start-up took (TickTiming).
+        if r.step > 0:
+            lateness_all.append(float(r.tick_lateness))
+            if inferring:
+                lateness_inferring.append(float(r.tick_lateness))
         if previous is not None:
             gap_periods = (stamp - previous) * 1e-9 / period
             skipped = round(gap_periods) - 1 if gap_periods > 1.5 else 0

@@ -64,6 +64,10 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> No
     try:
         with rclpy.init(args=args):
             node = create_node(make_node)
+            # What start-up built lives as long as the node; frozen, the collector's full
+            # passes no longer scan it while callbacks run.
+            gc.collect()
+            gc.freeze()
             executor = SingleThreadedExecutor()
             executor.add_node(node)
             try:

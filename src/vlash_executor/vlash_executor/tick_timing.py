@@ -25,15 +25,17 @@ class TickTiming:
         """Add one call; returns its lateness (actual - expected) in seconds.
 
         A timer that falls behind skips whole periods (its next expected call jumps); the number
-        of skipped periods between two calls is counted as missed ticks.
+        of skipped periods between two calls is counted as missed ticks. The first call only
+        starts the count: the timer runs from the node's constructor, so its lateness is the
+        node's start-up (configuring, arming, freezing the heap), not the loop's timing.
         """
         lateness = (actual_ns - expected_ns) / 1e9
         if self._last_expected_ns is not None:
             gap = round((expected_ns - self._last_expected_ns) / self._period_ns)
             self._missed += max(0, gap - 1)
+            self._ticks += 1
+            self._lateness_s.append(lateness)
         self._last_expected_ns = expected_ns
-        self._ticks += 1
-        self._lateness_s.append(lateness)
         return lateness
 
     def summary(self) -> dict[str, float]:
