@@ -14,6 +14,15 @@ random weights and random state/action normalisation statistics, saved the LeRob
 
 The checkpoint's ``config.json`` names the tiny SmolVLM by absolute path: move both together
 and rebuild rather than copy elsewhere.
+
+There is no tiny π0 or π0.5 with lerobot 0.4.4 from PyPI, for three reasons found by trying:
+``PI0Pytorch``/``PI05Pytorch.__init__`` import ``transformers.models.siglip.check``, a module
+only in Hugging Face's patched transformers (git branch ``fix/lerobot_openpi``, what
+``lerobot[pi]`` installs; its Gemma norms take the adaRMS ``cond`` the models pass), and raise
+"An incorrect transformer version is used" without it; the processors hard-code the tokenizer
+``google/paligemma-3b-pt-224`` (a gated hub download); and the sizes are fixed in code
+(``paligemma_variant`` in {gemma_300m, gemma_2b}, vocabulary 257152), so the smallest π0 is
+1.56 B parameters. :mod:`.worker` reports the first before building anything.
 """
 
 from __future__ import annotations
