@@ -18,13 +18,14 @@ build: setup
 	$(ENV) colcon build --symlink-install
 
 # ruff check, ruff format --check and mypy, then the per-package tests as `colcon test` runs them,
-# then the integration tests in test/.
-test: setup
+# then the integration tests in test/. The LeRobot environment is built first: the LeRobot
+# backend's tests run a tiny SmolVLA in it (about 2 min once, then a stamp check).
+test: setup lerobot-env
 	$(ENV) python scripts/run_tests.py
 
 # Unit tests only, for the edit-test loop (under 2 min on 2 cores): every package's tests under
 # src/*/test with pytest directly, without colcon, without the tests marked slow and without
-# test/ (real ROS processes over DDP). About 1:45 on an idle 2-core machine.
+# test/ (real ROS processes over DDS). About 1:45 on an idle 2-core machine.
 test-fast: setup
 	$(ENV) python -m pytest -q -m "not slow" src/*/test
 

@@ -31,6 +31,7 @@ from rclpy.serialization import deserialize_message
 from rosbags.highlevel import AnyReader
 
 from vlash_bringup.node_graph import NodeGraph
+from vlash_core.so101 import TASK_INSTRUCTION
 from vlash_core.stamps import stamp_ns
 from vlash_msgs.msg import ActionChunk, ExecutedActions, RolledState
 from vlash_policy.recording.bag_io import (
@@ -400,7 +401,8 @@ def _quiet(graph: NodeGraph, streams: dict[str, list[bytes]], what: str) -> None
     graph.spin_until(settled, 30.0, what)
 
 
-def test_vlash_closed_loop_is_step_exact_and_fully_recorded(ros_graph, tmp_path, tiny_checkpoint):
+def _run_closed_loop(ros_graph, tmp_path: Path, policy_args: Sequence[str]) -> tuple[Loop, dict]:
+    """The loop of the module docstring with the policy started on ``policy_args``, checked."""
     node = ros_graph.node
     ours: dict[str, list[bytes]] = {topic: [] for topic in RECORDED}
     for topic, msgtype in RECORDED.items():
@@ -419,7 +421,7 @@ def test_vlash_closed_loop_is_step_exact_and_fully_recorded(ros_graph, tmp_path,
     # has discovered its publishers it receives every chunk and rolled state from the first on.
     # (Discovery of a publisher created late in a process took up to ~3 s here; started last,
     # the policy's first chunks once reached the executor but neither receiver.)
-    policy_args = ["-p", "strategy:=vlash", "-p", f"model_path:={tiny_checkpoint}"]
+    policy_args = ["-p", "strategy:=vlash", *policy_args]
     policy = ros_graph.start_node(
         "vlash_policy",
         "policy_node",
@@ -483,3 +485,56 @@ def test_vlash_closed_loop_is_step_exact_and_fully_recorded(ros_graph, tmp_path,
     )
     assert checker.returncode == 0, checker.stdout + checker.stderr
     assert "mismatched:     0" in checker.stdout, checker.stdout
+    return loop, ours
+
+
+def test_vlash_closed_loop_is_step_exact_and_fully_recorded(ros_graph, tmp_path, tiny_checkpoint):
+    _run_closed_loop(ros_graph, tmp_path, ["-p", f"model_path:={tiny_checkpoint}"])
+
+
+def test_lerobot_smolvla_runs_the_same_loop_and_publishes_lerobots_own_chunk(
+    ros_graph, tmp_path, tiny_smolvla
+):
+    """A LeRobot checkpoint through the worker bridge: the same step-exact loop, and a published
+    chunk is LeRobot's own ``predict_action_chunk`` on that chunk's observation with the rolled
+    state in ``observation.state`` and the node's noise for that chunk (seed 0)."""
+    loop, ours = _run_closed_loop(
+        ros_graph,
+        tmp_path,
+        [
+            *("-p", "backend:=lerobot", "-p", f"model_path:={tiny_smolvla.path}"),
+            *("-p", f"lerobot_cameras:=front={tiny_smolvla.image_key}", "-p", "torch_threads:=1"),
+        ],
+    )
+    # A chunk whose frame reached this process (the sim's first frames can reach the
+    # policy before this process has discovered the camera publisher). The chunk carries its
+    # observation's stamp through float seconds, so the frame is matched to within 1 ms.
+    frames = {
+        stamp_ns(m.header.stamp): m for m in _decode(ours[f"/{CAMERA_TOPIC}"], f"/{CAMERA_TOPIC}")
+    }
+
+    def frame_of(chunk: ActionChunk):
+        nearest = min(frames, key=lambda ns: abs(ns - stamp_ns(chunk.header.stamp)))
+        return frames[nearest] if abs(nearest - stamp_ns(chunk.header.stamp)) < 1e6 else None
+
+    rolled_of = {r.measured_step: r for r in loop.rolled}
+    # One conditioned on a rolled state that differs from the measured one, so the check also
+    # shows which state reached observation.state.
+    first = next(
+        c
+        for _, c in sorted(loop.chunks.items())
+        if frame_of(c) is not None
+        and not np.allclose(
+            rolled_of[c.source_step].rolled_positions, rolled_of[c.source_step].measured_positions
+        )
+    )
+    image, rolled = frame_of(first), rolled_of[first.source_step]
+    direct = tiny_smolvla.direct_chunk(
+        image=np.frombuffer(bytes(image.data), np.uint8).reshape(image.height, image.width, 3),
+        state=np.asarray(rolled.rolled_positions),
+        task=TASK_INSTRUCTION,
+        draw=first.chunk_id - 1,  # one noise per chunk, in chunk order (ids run 1..N)
+        out_dir=tmp_path,
+    )
+    published = np.asarray(first.actions, np.float32).reshape(first.horizon, first.action_dim)
+    np.testing.assert_allclose(published, direct, rtol=0, atol=1e-6)

@@ -4,6 +4,7 @@ project launcher (scripts/vlash_launch.py) starts and stops the graph cleanly.""
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import re
 import shutil
@@ -43,6 +44,14 @@ PROFILES = list(GRAPH["profiles"])
 PUBLISHER = Path(__file__).parent / "scripts" / "publish_samples.py"
 LAUNCHER = ROOT / "scripts" / "vlash_launch.py"
 MODEL = "/ckpt/so101"
+LEROBOT_CONFIG = {
+    "type": "smolvla",
+    "input_features": {
+        "observation.images.front": {"type": "VISUAL", "shape": [3, 96, 96]},
+        "observation.state": {"type": "STATE", "shape": [6]},
+    },
+    "output_features": {"action": {"type": "ACTION", "shape": [6]}},
+}
 # One value per argument type, each different from graph.yaml's defaults.
 SAMPLES = {"str": "/sample/value", "float": "12.5", "int": "3", "bool": "true"}
 # Bounded waits for real processes (the policy imports torch and loads its checkpoint first).
@@ -323,14 +332,33 @@ def _broken_checkpoint(tmp_path: Path, tiny: Path) -> Path:
             "but the executor commands ['joint_1', 'joint_2',",
         ),
         (["--control-rate-hz", "fast"], "argument 'control_rate_hz' must be a float, got 'fast'"),
+        (["--backend", "lerobot"], "--backend lerobot needs --model: the LeRobot checkpoint"),
+        (["--backend", "lerobot", "--model", "{tiny}"], "names no policy type: not a LeRobot"),
+        (
+            ["--backend", "lerobot", "--model", "{lerobot}", "--lerobot-cameras", "front=top"],
+            "unknown keys ['top'], image features not mapped ['observation.images.front']",
+        ),
     ],
-    ids=["no-model", "model-nowhere", "no-safetensors", "bad-strategy", "joints", "bad-rate"],
+    ids=[
+        "no-model",
+        "model-nowhere",
+        "no-safetensors",
+        "bad-strategy",
+        "joints",
+        "bad-rate",
+        "lerobot-no-model",
+        "lerobot-not-lerobot",
+        "lerobot-cameras",
+    ],
 )
 def test_launcher_refuses_bad_arguments_before_starting_a_node(
     args, message, tmp_path, tiny_checkpoint
 ):
-    paths = {"tmp": tmp_path, "tiny": tiny_checkpoint}
+    paths = {"tmp": tmp_path, "tiny": tiny_checkpoint, "lerobot": tmp_path / "lerobot"}
     paths["broken"] = _broken_checkpoint(tmp_path, tiny_checkpoint)
+    # What the launcher reads of a LeRobot checkpoint: its config.json.
+    paths["lerobot"].mkdir()
+    (paths["lerobot"] / "config.json").write_text(json.dumps(LEROBOT_CONFIG))
     argv = [a.format(**paths) for a in args]
     result = subprocess.run(
         [sys.executable, str(LAUNCHER), *argv, "--results-dir", str(tmp_path / "results")],

@@ -102,4 +102,5 @@ def test_every_benchmark_is_registered():
         "reaction",
         "inference",
         "packing",
+        "lerobot_bridge",
     ]

@@ -11,6 +11,7 @@ import sys
 
 from vlash_bench import (
     inference,
+    lerobot_bridge,
     packing,
     quantization,
     reaction,
@@ -22,7 +23,7 @@ from vlash_bench.cli import run_cli
 
 BENCHMARKS = {
     module.NAME: module
-    for module in (strategies, refiner, quantization, reaction, inference, packing)
+    for module in (strategies, refiner, quantization, reaction, inference, packing, lerobot_bridge)
 }
 
 

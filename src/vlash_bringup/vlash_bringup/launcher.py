@@ -50,6 +50,10 @@ from vlash_policy.checkpoint_preflight import (
     CheckpointSummary,
     preflight_checkpoint,
 )
+from vlash_policy.lerobot_backend.checkpoint import (
+    parse_camera_keys,
+    preflight_lerobot_checkpoint,
+)
 
 # How long nodes get to shut down after SIGINT before they are killed (the policy node joins its
 # inference thread, the recorder drains and closes its bag).
@@ -119,10 +123,17 @@ def preflight(resolved: ResolvedGraph) -> CheckpointSummary | None:
     executor = _by_executable(resolved, "executor_node")
     joints = executor.configured("joint_names") if executor is not None else None
     # An executor without configured joint names commands the SO-101's (its declared default).
-    return preflight_checkpoint(
-        policy.configured("model_path"),
-        joint_names=list(joints) if joints is not None else list(SO101_JOINT_NAMES),
-    )
+    joint_names = list(joints) if joints is not None else list(SO101_JOINT_NAMES)
+    if (policy.configured("backend") or "flowvla") == "lerobot":
+        model = policy.configured("model_path")
+        if not model:
+            raise ValueError("--backend lerobot needs --model: the LeRobot checkpoint directory")
+        cameras = policy.configured("lerobot_cameras") or "front=observation.images.front"
+        preflight_lerobot_checkpoint(
+            model, camera_keys=parse_camera_keys(cameras), joint_count=len(joint_names)
+        )
+        return None
+    return preflight_checkpoint(policy.configured("model_path"), joint_names=joint_names)
 
 
 def main(argv: list[str] | None = None) -> int:

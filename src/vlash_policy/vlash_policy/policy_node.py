@@ -34,7 +34,6 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
 
-from vlash_core.action_space import parse_action_space
 from vlash_core.conversions import (
     executor_limits,
     executor_report,
@@ -52,9 +51,8 @@ from vlash_policy.embedded import default_checkpoint_dir
 from vlash_policy.image_conversion import compressed_to_rgb, image_to_rgb, try_cv_bridge
 from vlash_policy.inference_loop import InferenceLoop, LoopSettings, OutgoingChunk, Ticket
 from vlash_policy.inference_planner import InferenceRequest
-from vlash_policy.model.config import VLAConfig
 from vlash_policy.observation_sync import Observation, ObservationSynchronizer
-from vlash_policy.policy_interface import FlowVLAPolicy
+from vlash_policy.policy_backends import LoadedPolicy, load_policy
 from vlash_policy.policy_parameters import PARAMETERS
 from vlash_policy.trained_offset import offset_beyond_training, trained_max_offset
 
@@ -86,18 +84,25 @@ class PolicyNode(Node):
         # Before the model and the worker exist, so torch's thread pool starts on these CPUs.
         cpus = avoid_control_cpu() if p["avoid_control_cpu"] else os.sched_getaffinity(0)
         torch.set_num_threads(p["torch_threads"] or len(cpus))
+        if p["backend"] == "lerobot" and not p["model_path"]:
+            raise ValueError("parameter model_path must name the LeRobot checkpoint directory")
         model_path = p["model_path"] or str(default_checkpoint_dir())
-        self._policy = FlowVLAPolicy(
+        loaded = load_policy(
+            p["backend"],
             model_path,
             device=p["device"],
-            refine=p["refine"],
-            threshold=p["refine_threshold"],
             seed=p["seed"],
+            refine=p["refine"],
+            refine_threshold=p["refine_threshold"],
+            torch_threads=torch.get_num_threads(),
+            lerobot_joint_names=p["lerobot_joint_names"],
+            lerobot_cameras=p["lerobot_cameras"],
+            lerobot_python=p["lerobot_python"],
         )
-        config = self._policy.config
-        self._joint_names = list(config.joint_names)
-        self._loop = InferenceLoop(self._loop_settings(p, strategy, config))
-        self._cameras = list(config.camera_names)
+        self._policy = loaded.policy
+        self._joint_names = list(loaded.joint_names)
+        self._loop = InferenceLoop(self._loop_settings(p, strategy, loaded))
+        self._cameras = list(loaded.camera_names)
         topics = list(p["image_topics"])
         if len(topics) != len(self._cameras):
             raise ValueError(
@@ -132,13 +137,13 @@ class PolicyNode(Node):
         )
 
     @staticmethod
-    def _loop_settings(p: dict, strategy: SwitchingStrategy, config: VLAConfig) -> LoopSettings:
+    def _loop_settings(p: dict, strategy: SwitchingStrategy, loaded: LoadedPolicy) -> LoopSettings:
         try:
             return LoopSettings(
                 strategy=strategy,
-                action_space=parse_action_space(config.action_space),
-                joint_count=len(config.joint_names),
-                horizon=config.horizon,
+                action_space=loaded.action_space,
+                joint_count=len(loaded.joint_names),
+                horizon=loaded.horizon,
                 quantization=p["quantization"],
                 execution_horizon=p["execution_horizon"] or None,
                 trigger_margin_steps=p["trigger_margin_steps"],
@@ -312,6 +317,8 @@ class PolicyNode(Node):
     def destroy_node(self) -> None:
         self._jobs.put(None)
         self._worker.join(timeout=5.0)
+        if hasattr(self._policy, "close"):  # a backend with a process of its own
+            self._policy.close()
         super().destroy_node()
 
 

@@ -4,10 +4,19 @@
 """
 
 from vlash_core.node_runner import AVOID_CONTROL_CPU, parameter_descriptor
-from vlash_core.so101 import TASK_INSTRUCTION
+from vlash_core.so101 import SO101_JOINT_NAMES, TASK_INSTRUCTION
 from vlash_core.strategies import STRATEGY_NAMES
+from vlash_policy.policy_backends import BACKENDS
 
 PARAMETERS = [
+    (
+        "backend",
+        "flowvla",
+        parameter_descriptor(
+            f"Model backend: {', '.join(BACKENDS)} (a checkpoint saved by LeRobot, run in "
+            ".venv-lerobot)."
+        ),
+    ),
     (
         "model_path",
         "",
@@ -66,6 +75,27 @@ PARAMETERS = [
         ),
     ),
     ("device", "cpu", parameter_descriptor("Torch device of the model.")),
+    (
+        "lerobot_cameras",
+        "front=observation.images.front",
+        parameter_descriptor(
+            "lerobot backend: camera=feature_key pairs, comma-separated, one per image_topics "
+            "entry in that order (the checkpoint's observation.images.* keys)."
+        ),
+    ),
+    (
+        "lerobot_joint_names",
+        list(SO101_JOINT_NAMES),
+        parameter_descriptor("lerobot backend: the joints of observation.state and action."),
+    ),
+    (
+        "lerobot_python",
+        "",
+        parameter_descriptor(
+            "lerobot backend: Python of the LeRobot environment (empty = .venv-lerobot of this "
+            "checkout, or $VLASH_LEROBOT_PYTHON)."
+        ),
+    ),
     AVOID_CONTROL_CPU,
     (
         "torch_threads",

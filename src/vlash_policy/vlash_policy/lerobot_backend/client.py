@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import logging
 import os
 import select
@@ -31,13 +30,13 @@ from typing import Any
 import numpy as np
 
 from vlash_core.strategies import get_strategy
+from vlash_policy.lerobot_backend.checkpoint import check_camera_keys
 from vlash_policy.lerobot_backend.protocol import ProtocolError, read_message, write_message
 from vlash_policy.policy_interface import InferenceTiming, PolicyChunk
 
 __all__ = [
     "LeRobotPolicy",
     "LeRobotWorkerError",
-    "checkpoint_image_features",
     "find_lerobot_python",
     "lerobot_environment",
     "sampling_noise",
@@ -77,17 +76,6 @@ def find_lerobot_python(root: str | Path | None = None) -> Path:
             "(scripts/setup_lerobot.sh) to create .venv-lerobot"
         )
     return python
-
-
-def checkpoint_image_features(checkpoint_dir: str | Path) -> dict[str, tuple[int, ...]]:
-    """The image keys of a LeRobot checkpoint -> (C, H, W), read from its ``config.json``
-    without starting a worker (e.g. to build ``camera_keys``)."""
-    config = json.loads((Path(checkpoint_dir) / "config.json").read_text())
-    return {
-        key: tuple(feature["shape"])
-        for key, feature in config.get("input_features", {}).items()
-        if feature.get("type") == "VISUAL"
-    }
 
 
 def sampling_noise(generator: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -221,7 +209,7 @@ class LeRobotPolicy:
             if ready.get("type") != "ready":
                 raise LeRobotWorkerError(self._describe_failure(ready, "loading the checkpoint"))
             self.info: dict[str, Any] = ready
-            self._check_camera_keys()
+            check_camera_keys(self.camera_keys, self.info["image_features"])
         except BaseException:
             self.close()
             raise
@@ -342,19 +330,6 @@ class LeRobotPolicy:
         self.close()
 
     # -- plumbing --------------------------------------------------------------------------
-
-    def _check_camera_keys(self) -> None:
-        features = set(self.info["image_features"])
-        mapped = list(self.camera_keys.values())
-        unknown = sorted(set(mapped) - features)
-        not_mapped = sorted(features - set(mapped))
-        doubled = sorted({key for key in mapped if mapped.count(key) > 1})
-        if unknown or not_mapped or doubled:
-            raise ValueError(
-                f"camera_keys {self.camera_keys} do not match the checkpoint's image features "
-                f"{sorted(features)}: unknown keys {unknown}, image features not mapped "
-                f"{not_mapped}, keys mapped twice {doubled}"
-            )
 
     def _describe_failure(self, header: dict[str, Any], what: str) -> str:
         message = f"LeRobot worker failed {what}: {header.get('error')}: {header.get('message')}"

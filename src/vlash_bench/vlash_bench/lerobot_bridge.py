@@ -1,35 +1,38 @@
-"""The bridge's overhead: one chunk through :class:`~.client.LeRobotPolicy` vs LeRobot in-process.
+"""``lerobot_bridge`` benchmark: a LeRobot chunk through the worker bridge vs LeRobot in-process.
 
-    python -m vlash_policy.lerobot_backend.bridge_benchmark [--checkpoint DIR] [--calls 50]
+    python -m vlash_bench lerobot_bridge [--checkpoint DIR] [--calls 50] [--threads T]
 
-Runs in the main environment. Three timings per call, on the same observation:
+Runs in the main environment (needs ``make lerobot-env``). Three timings per call, on the same
+observation:
 
-- ``direct_s``: LeRobot called in-process in ``.venv-lerobot`` (:mod:`.direct`: preprocess,
-  ``predict_action_chunk``, postprocess), no bridge;
-- ``bridge_total_s``: ``LeRobotPolicy.predict_chunk`` as the node sees it (noise drawn, request
-  written, worker inference, reply read);
+- ``direct_s``: LeRobot called in-process in ``.venv-lerobot``
+  (:mod:`vlash_policy.lerobot_backend.direct`: preprocess, ``predict_action_chunk``,
+  postprocess), no bridge;
+- ``bridge_total_s``: ``LeRobotPolicy.predict_chunk`` as the policy node sees it (noise drawn,
+  request written, worker inference, reply read);
 - ``bridge_model_s``: the worker's own preprocess + predict + postprocess time of that call, so
   ``overhead_s = bridge_total_s - bridge_model_s`` is what the process boundary costs;
 
 plus ``ping_s``, the round trip of an empty message. Without ``--checkpoint`` a tiny random
-SmolVLA (:mod:`.tiny_smolvla`) is built in a temporary directory. Each is reported as median
-and p90 over ``calls`` calls after ``warmup`` calls.
+SmolVLA (:mod:`vlash_policy.lerobot_backend.tiny_smolvla`) is built in a temporary directory.
+Each is reported as median and p90 over ``calls`` calls after ``warmup`` calls.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import subprocess
 import tempfile
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vlash_bench import common
+from vlash_policy.lerobot_backend.checkpoint import checkpoint_image_features
 from vlash_policy.lerobot_backend.client import (
     LeRobotPolicy,
-    checkpoint_image_features,
     find_lerobot_python,
     lerobot_environment,
     sampling_noise,
@@ -132,29 +135,74 @@ def measure_bridge_overhead(
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="LeRobot bridge overhead (see module doc).")
-    parser.add_argument("--checkpoint", type=Path, default=None)
-    parser.add_argument("--calls", type=int, default=50)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads in both")
-    parser.add_argument("--json", type=Path, default=None, help="also write the result here")
-    args = parser.parse_args(argv)
-    result = measure_bridge_overhead(
-        args.checkpoint, calls=args.calls, warmup=args.warmup, torch_threads=args.threads
-    )
-    threads = args.threads or "default"
-    print(
-        f"{result['policy_type']} (H={result['chunk_size']}), {args.calls} calls each, "
-        f"torch threads {threads}, ms:"
-    )
-    print(f"{'':16}{'median':>9}{'p90':>9}{'min':>9}")
-    for name in ("direct_s", "bridge_total_s", "bridge_model_s", "overhead_s", "ping_s"):
-        s = result[name]
-        print(f"{name:16}{1e3 * s['median']:9.2f}{1e3 * s['p90']:9.2f}{1e3 * s['min']:9.2f}")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+NAME = "lerobot_bridge"
+DEFAULT = {"calls": 50, "warmup": 5, "threads": 1}
+QUICK = {"calls": 3, "warmup": 1, "threads": 1}
+_ROWS = {
+    "direct_s": "LeRobot in-process",
+    "bridge_total_s": "through the bridge (what the node waits)",
+    "bridge_model_s": "the worker's model time",
+    "overhead_s": "overhead (bridge - model)",
+    "ping_s": "empty round trip",
+}
 
 
-if __name__ == "__main__":
-    main()
+def plot(results: dict[str, Any]):
+    fig, (ax,) = common.figure(width=6.0)
+    names = list(_ROWS)
+    ax.bar(names, [1e3 * results[n]["median"] for n in names])
+    ax.set_ylabel("ms per chunk (median)")
+    ax.set_title(f"LeRobot {results['policy_type']} through the worker bridge")
+    ax.tick_params(axis="x", labelrotation=20)
+    return fig
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, object]:
+    p = common.parser(NAME, __doc__.splitlines()[0])
+    p.add_argument("--checkpoint", type=Path, default=None, help="default: a tiny SmolVLA")
+    p.add_argument("--calls", type=int, help=f"timed calls (default {DEFAULT['calls']})")
+    p.add_argument("--threads", type=int, help="torch threads in the worker and direct (1)")
+    args = p.parse_args(argv)
+    config = dict(QUICK if args.quick else DEFAULT)
+    for key in ("calls", "threads"):
+        if getattr(args, key) is not None:
+            if getattr(args, key) < 1:
+                p.error(f"--{key} must be >= 1, got {getattr(args, key)}")
+            config[key] = getattr(args, key)
+    start = time.perf_counter()
+    results = measure_bridge_overhead(
+        args.checkpoint,
+        calls=config["calls"],
+        warmup=config["warmup"],
+        torch_threads=config["threads"],
+    )
+    return common.write_result(
+        args.out,
+        NAME,
+        quick=args.quick,
+        config=config,
+        results=results,
+        paper={"note": "no paper figure: the cost of running LeRobot in a second environment"},
+        runtime_s=time.perf_counter() - start,
+        figure=plot(results),
+    )
+
+
+def report_section(result: dict[str, object]) -> str:
+    r, c = result["results"], result["config"]
+    lines = [
+        f"LeRobot {r['policy_type']} (tiny random, H = {r['chunk_size']}), {c['calls']} calls "
+        f"after {c['warmup']} warm-up calls, {c['threads']} torch thread(s), on one observation.",
+        "",
+        "| timing | median ms | p90 ms |",
+        "|---|---:|---:|",
+    ]
+    for name, label in _ROWS.items():
+        lines.append(f"| {label} | {1e3 * r[name]['median']:.2f} | {1e3 * r[name]['p90']:.2f} |")
+    lines += [
+        "",
+        "The overhead is what the process boundary costs the policy node per chunk: framing "
+        "the observation, two pipe transfers and the reply; the model time is LeRobot's own "
+        "preprocess + predict_action_chunk + postprocess in the worker.",
+    ]
+    return "\n".join(lines)
