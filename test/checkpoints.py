@@ -10,7 +10,6 @@ actions stay near poses the arm can reach.
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 
 from vlash_policy.lerobot_backend.client import (
     find_lerobot_python,
-    lerobot_environment,
+    run_lerobot_module,
     sampling_noise,
 )
 from vlash_policy.lerobot_backend.protocol import read_message, write_message
@@ -57,7 +56,7 @@ class TinySmolVLA:
         with observation.open("wb") as stream:
             arrays = {self.image_key: image, "observation.state": state, "noise": noise}
             write_message(stream, {"task": task}, arrays)
-        _run_lerobot(
+        run_lerobot_module(
             self.python,
             "vlash_policy.lerobot_backend.direct",
             *("--checkpoint", str(self.path), "--observation", str(observation)),
@@ -65,17 +64,6 @@ class TinySmolVLA:
         )
         with result.open("rb") as stream:
             return read_message(stream)[1]["action"]
-
-
-def _run_lerobot(python: Path, *args: str) -> None:
-    result = subprocess.run(
-        [str(python), "-m", *args],
-        env=lerobot_environment(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +77,7 @@ def tiny_smolvla(tmp_path_factory: pytest.TempPathFactory) -> TinySmolVLA:
     except FileNotFoundError as missing:
         pytest.skip(str(missing))
     out = tmp_path_factory.mktemp("tiny_smolvla")
-    _run_lerobot(
+    run_lerobot_module(
         python,
         "vlash_policy.lerobot_backend.tiny_smolvla",
         str(out),

@@ -20,7 +20,6 @@ Each is reported as median and p90 over ``calls`` calls after ``warmup`` calls.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ from vlash_policy.lerobot_backend.checkpoint import checkpoint_image_features
 from vlash_policy.lerobot_backend.client import (
     LeRobotPolicy,
     find_lerobot_python,
-    lerobot_environment,
+    run_lerobot_module,
     sampling_noise,
 )
 from vlash_policy.lerobot_backend.protocol import read_message, write_message
@@ -48,14 +47,6 @@ def _stats(values: list[float]) -> dict[str, float]:
         "min": float(array.min()),
         "n": int(array.size),
     }
-
-
-def _run_lerobot(python: Path, *args: str) -> None:
-    result = subprocess.run(
-        [str(python), "-m", *args], env=lerobot_environment(), capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(args[:1])} failed:\n{result.stderr[-3000:]}")
 
 
 def measure_bridge_overhead(
@@ -74,7 +65,7 @@ def measure_bridge_overhead(
         scratch_dir = Path(scratch)
         if checkpoint is None:
             checkpoint = scratch_dir / "tiny_smolvla"
-            _run_lerobot(python, "vlash_policy.lerobot_backend.tiny_smolvla", str(checkpoint))
+            run_lerobot_module(python, "vlash_policy.lerobot_backend.tiny_smolvla", str(checkpoint))
         rng = np.random.default_rng(seed)
         features = checkpoint_image_features(checkpoint)
         camera_keys = {key.rsplit(".", 1)[-1]: key for key in features}
@@ -108,7 +99,7 @@ def measure_bridge_overhead(
                 {**arrays, "observation.state": state, "noise": noise},
             )
         out = scratch_dir / "direct.msg"
-        _run_lerobot(
+        run_lerobot_module(
             python,
             "vlash_policy.lerobot_backend.direct",
             *("--checkpoint", str(checkpoint), "--observation", str(observation)),

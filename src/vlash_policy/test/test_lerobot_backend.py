@@ -10,7 +10,6 @@ do are skipped without it.
 from __future__ import annotations
 
 import json
-import subprocess
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from vlash_policy.lerobot_backend.client import (
     LeRobotPolicy,
     LeRobotWorkerError,
     find_lerobot_python,
-    lerobot_environment,
+    run_lerobot_module,
     sampling_noise,
 )
 from vlash_policy.lerobot_backend.protocol import read_message, write_message
@@ -42,16 +41,8 @@ SEED = 7
 THREADS = 1
 
 
-def _run_lerobot(*args: str) -> str:
-    result = subprocess.run(
-        [str(LEROBOT_PYTHON), "-m", *args],
-        env=lerobot_environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+def _run_lerobot(module: str, *args: str) -> str:
+    return run_lerobot_module(LEROBOT_PYTHON, module, *args, timeout_s=300)
 
 
 @pytest.fixture(scope="module")

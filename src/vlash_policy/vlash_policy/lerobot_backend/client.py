@@ -39,6 +39,7 @@ __all__ = [
     "LeRobotWorkerError",
     "find_lerobot_python",
     "lerobot_environment",
+    "run_lerobot_module",
     "sampling_noise",
 ]
 
@@ -101,6 +102,25 @@ def lerobot_environment() -> dict[str, str]:
     env["TRANSFORMERS_OFFLINE"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def run_lerobot_module(
+    python: str | Path, module: str, *args: str, timeout_s: float = 600.0
+) -> str:
+    """``python -m module args`` in the LeRobot environment; its stdout.
+
+    Raises ``RuntimeError`` with the tail of its stderr when it fails.
+    """
+    result = subprocess.run(
+        [str(python), "-m", module, *args],
+        env=lerobot_environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{module} failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
+    return result.stdout
 
 
 def _drain_stderr(stream: Any, tail: collections.deque[str]) -> None:
