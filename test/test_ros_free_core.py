@@ -26,6 +26,7 @@ ROS_ADAPTERS = (
     "node_diagnostics",
     "executor_parameters",
     "policy_parameters",
+    "policy_messages",
 )
 ROS_MODULE_ROOTS = (
     "rclpy",

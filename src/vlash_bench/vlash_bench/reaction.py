@@ -319,15 +319,15 @@ def analyse(bag: Path, strategy: str, execution_horizon: int) -> dict[str, objec
 
 def plot(results: dict[str, dict[str, object]]):
     fig, (react_ax, jitter_ax) = common.figure(2, width=5.5)
-    data = [results[s]["reaction_latency_samples_ms"] for s in STRATEGIES]
+    data = [results[s]["reaction_latency_samples_ms"] for s in results]
     react_ax.boxplot(data, whis=(0, 100))
-    react_ax.set_xticks(range(1, len(STRATEGIES) + 1), STRATEGIES)
+    react_ax.set_xticks(range(1, len(results) + 1), list(results))
     react_ax.set_ylabel("reaction latency (ms), whiskers = min/max")
     react_ax.set_title(
         f"Reaction at {RATE_HZ:g} Hz (real ROS loop), K = "
-        + ", ".join(f"{EXECUTION_HORIZON[s]} ({s})" for s in STRATEGIES)
+        + ", ".join(f"{EXECUTION_HORIZON[s]} ({s})" for s in results)
     )
-    for i, s in enumerate(STRATEGIES):
+    for i, s in enumerate(results):
         lateness = results[s]["tick_lateness_all"]
         values = [lateness[k] for k in ("p50_ms", "p99_ms", "max_ms")]
         jitter_ax.bar(
@@ -345,6 +345,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     p = common.parser(NAME, __doc__.splitlines()[0])
     p.add_argument("--checkpoint", type=Path, help="checkpoint with H >= 25 (default: see doc)")
     p.add_argument("--duration", type=float, help="seconds per strategy run (default 90)")
+    p.add_argument(
+        "--strategies",
+        nargs="+",
+        choices=STRATEGIES,
+        default=list(STRATEGIES),
+        help="strategies to run (default both, as BENCHMARKS.md reports them)",
+    )
     args = p.parse_args(argv)
     config = dict(QUICK if args.quick else DEFAULT)
     if args.duration is not None:
@@ -362,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
                 s,
                 EXECUTION_HORIZON[s],
             )
-            for s in STRATEGIES
+            for s in args.strategies
         }
     return common.write_result(
         args.out,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -96,3 +98,11 @@ def test_validation(kwargs, match):
     options = {"joint_count": 2, **kwargs}
     with pytest.raises(ValueError, match=match):
         SafetyLimits.create(options.pop("joint_count"), **options)
+
+
+@pytest.mark.parametrize("speed", [0.0, -1.0, math.inf])
+def test_from_velocity_refuses_a_speed_limit_that_is_not_positive_and_finite(speed):
+    with pytest.raises(ValueError, match=r"max_velocity must be in \(0, inf\) rad/s"):
+        SafetyLimits.from_velocity(
+            lower=-1.0, upper=1.0, max_velocity=[1.0, speed], control_period_s=0.1, joint_count=2
+        )

@@ -120,6 +120,10 @@ class SafetyLimits:
         if not (np.isfinite(control_period_s) and control_period_s > 0):
             raise ValueError(f"control_period_s must be finite and > 0, got {control_period_s}")
         velocity = per_joint("max_velocity", max_velocity, joint_count)
+        if not np.all((velocity > 0) & np.isfinite(velocity)):
+            raise ValueError(
+                f"max_velocity must be in (0, inf) rad/s for every joint, got {velocity.tolist()}"
+            )
         return cls.create(
             joint_count,
             lower=lower,

@@ -40,7 +40,7 @@ from vlash_core.executor_report import ExecutorReport
 from vlash_core.input_diagnostics import RefusedInputError, RepeatFilter
 from vlash_core.node_diagnostics import NodeDiagnostics
 from vlash_core.node_runner import run_node
-from vlash_core.safety_limits import SafetyLimits, per_joint
+from vlash_core.safety_limits import SafetyLimits
 from vlash_core.strategies import get_strategy
 from vlash_executor import command_output
 from vlash_executor.chunk_executor import ChunkExecutor, HoldReason, TickResult, decode_chunk
@@ -72,26 +72,18 @@ class ExecutorNode(LifecycleNode):
                 f"{', '.join(command_output.COMMAND_INTERFACES)}"
             )
         joints = len(self._joint_names)
-        lower = per_joint("parameter position_lower", p["position_lower"], joints)
-        upper = per_joint("parameter position_upper", p["position_upper"], joints)
-        velocity = per_joint("parameter max_joint_velocity", p["max_joint_velocity"], joints)
-        if not np.all(lower <= upper):
-            raise ValueError(
-                f"parameters position_lower {lower.tolist()} and position_upper "
-                f"{upper.tolist()}: lower must not exceed upper for any joint"
+        try:
+            limits = SafetyLimits.from_velocity(
+                lower=p["position_lower"],
+                upper=p["position_upper"],
+                max_velocity=p["max_joint_velocity"],
+                control_period_s=self._period,
+                joint_count=joints,
             )
-        if not np.all((velocity > 0) & np.isfinite(velocity)):
+        except ValueError as error:
             raise ValueError(
-                f"parameter max_joint_velocity must be in (0, inf) rad/s for every joint, "
-                f"got {velocity.tolist()}"
-            )
-        limits = SafetyLimits.from_velocity(
-            lower=lower,
-            upper=upper,
-            max_velocity=velocity,
-            control_period_s=self._period,
-            joint_count=joints,
-        )
+                f"parameters position_lower, position_upper, max_joint_velocity: {error}"
+            ) from None
         self._core = ChunkExecutor(
             strategy=self._strategy,
             joint_count=joints,

@@ -1,26 +1,16 @@
 """Policy node: future-state-aware asynchronous inference of action chunks (VLASH).
 
-ROS callbacks only buffer observations and absorb the executor's step reports; the model runs in
-a worker thread of this node, so a slow inference never delays a callback (and the executor runs
-in its own process). Each executor report may start an inference: the strategy decides, the
-:class:`~vlash_policy.inference_planner.InferencePlanner` maps the newest observation to the
-executor step it precedes, rolls the state forward over the actions that execute meanwhile, and
-the chunk is published with the exact step its first action is due.
+Callbacks only buffer observations and hand the executor's reports to the
+:class:`~vlash_policy.inference_loop.InferenceLoop`, which decides when to infer, maps the newest
+observation to the step it precedes and rolls the state forward through the executor's own
+limits (every report carries them); the model (:mod:`vlash_policy.policy_backends`) runs in a
+worker thread, and the chunk goes out with the exact step its first action is due.
 
-The executor is the one source of its limits: every report carries its position and per-tick
-step limits, which the planner's roll-forward applies, so the policy has no limit parameters.
-When the measured Δ in micro-steps (Δ·q) exceeds the Δmax the checkpoint was trained with
-(:mod:`vlash_policy.trained_offset`), the node warns, naming both.
-
-Faults it survives: a malformed image or joint state is refused, logged (each kind at most every
-2 s) and counted on ``/diagnostics``; it never infers from an observation older than
-``max_observation_age_s`` (a camera that stopped), and an executor whose step counter went back
-(restarted) gets a fresh planner: a chunk still being inferred for the old clock is dropped, so
-no chunk is ever published for steps of a previous executor.
-
-Every thread of the node stays off the executor's control CPU (:mod:`vlash_core.cpu_placement`)
-and torch runs one intra-op thread per CPU left, so inference neither delays a control tick nor
-competes with itself for a core.
+Faults it survives: a malformed image, joint state or report is refused, logged (throttled) and
+counted on ``/diagnostics``; it never infers from an observation older than
+``max_observation_age_s``; a restarted executor gets a fresh clock and a chunk inferred for the
+old one is dropped. It warns while Δ·q exceeds the checkpoint's trained Δmax. Its threads stay
+off the executor's CPU (:mod:`vlash_core.cpu_placement`), with one torch thread per CPU left.
 """
 
 import os
@@ -37,7 +27,6 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from vlash_core.conversions import (
     executor_limits,
     executor_report,
-    fill_chunk_actions,
     joint_positions,
 )
 from vlash_core.cpu_placement import avoid_control_cpu
@@ -50,9 +39,9 @@ from vlash_msgs.msg import ActionChunk, ExecutedActions, RolledState
 from vlash_policy.embedded import default_checkpoint_dir
 from vlash_policy.image_conversion import compressed_to_rgb, image_to_rgb, try_cv_bridge
 from vlash_policy.inference_loop import InferenceLoop, LoopSettings, OutgoingChunk, Ticket
-from vlash_policy.inference_planner import InferenceRequest
 from vlash_policy.observation_sync import Observation, ObservationSynchronizer
 from vlash_policy.policy_backends import LoadedPolicy, load_policy
+from vlash_policy.policy_messages import action_chunk_message, rolled_state_message
 from vlash_policy.policy_parameters import PARAMETERS
 from vlash_policy.trained_offset import offset_beyond_training, trained_max_offset
 
@@ -284,26 +273,11 @@ class PolicyNode(Node):
         stamp = Time(sec=sec, nanosec=nanosec)
 
         def publish(chunk: OutgoingChunk) -> None:
-            msg = ActionChunk(
-                chunk_id=chunk.chunk_id,
-                start_step=request.start_step,
-                source_step=request.source_step,
-                delay_steps=request.delay_steps,
-                control_period=job.control_period,
-                joint_names=self._joint_names,
-                action_space=int(settings.action_space),
-                quantization=settings.quantization,
-                execution_horizon=settings.execution_horizon or 0,
-                strategy=settings.strategy.name,
+            self._chunk_pub.publish(
+                action_chunk_message(
+                    chunk, result, settings, self._joint_names, job.control_period, stamp
+                )
             )
-            msg.header.stamp = stamp
-            fill_chunk_actions(
-                msg, chunk.actions, confidence=result.confidence, refined=result.refined
-            )
-            timing, spent = result.timing, msg.inference_time
-            spent.total, spent.prefix_encoding = timing.total_s, timing.prefix_s
-            spent.sfm, spent.rater, spent.afm = timing.sfm_s, timing.rater_s, timing.afm_s
-            self._chunk_pub.publish(msg)
 
         if self._loop.deliver(job.ticket, result.actions, latency, send=publish) is None:
             self._diagnostics.add("chunks_dropped_after_executor_restart")
@@ -312,7 +286,7 @@ class PolicyNode(Node):
             )
             return
         self._diagnostics.add("chunks_published")
-        self._rolled_pub.publish(_rolled_state(request, self._joint_names, stamp))
+        self._rolled_pub.publish(rolled_state_message(request, self._joint_names, stamp))
 
     def destroy_node(self) -> None:
         self._jobs.put(None)
@@ -320,23 +294,6 @@ class PolicyNode(Node):
         if hasattr(self._policy, "close"):  # a backend with a process of its own
             self._policy.close()
         super().destroy_node()
-
-
-def _rolled_state(request: InferenceRequest, joint_names: list[str], stamp: Time) -> RolledState:
-    rollout = request.rollout
-    msg = RolledState(
-        measured_step=request.source_step,
-        target_step=request.source_step + request.delay_steps,
-        joint_names=joint_names,
-        measured_positions=request.measured_state.tolist(),
-        rolled_positions=request.rolled_state.tolist(),
-        action_steps=rollout.steps.tolist(),
-        action_chunk_ids=rollout.chunk_ids.tolist(),
-        action_indices=rollout.indices.tolist(),
-        action_executed=rollout.executed.tolist(),
-    )
-    msg.header.stamp = stamp
-    return msg
 
 
 def main(args=None) -> None:
