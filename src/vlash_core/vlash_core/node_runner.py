@@ -15,6 +15,7 @@ that one error on stderr, as ``<executable>: failed to start: <error>``
 import gc
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from typing import TypeVar
@@ -26,6 +27,8 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 START_FAILURE = "failed to start:"
+# How long after a failed call on a handle rclpy may still report ok() while SIGINT shuts it down.
+_SHUTDOWN_RACE_S = 2.0
 # Errors of the configuration (parameters, files) rather than of the code: their message alone
 # says what to fix, a traceback would only bury it.
 _CONFIGURATION_ERRORS = (
@@ -59,6 +62,15 @@ def create_node(make_node: Callable[[], NodeT]) -> NodeT:
     raise SystemExit(1)
 
 
+def _context_shuts_down_within(seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while rclpy.ok():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
     """Create the node inside an rclpy context and spin it until Ctrl-C or shutdown."""
     try:
@@ -73,10 +85,11 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> No
             try:
                 executor.spin()
             except RuntimeError:
-                # SIGINT shuts the context down even while spin runs a callback; rclpy then fails
-                # on the invalidated handle (e.g. a publisher inside a timer callback) with a
-                # RuntimeError instead of the shutdown exception. Only that case is a clean stop.
-                if rclpy.ok():
+                # SIGINT shuts the context down from rclpy's signal thread even while spin is
+                # inside a call on a handle (a take, a publish in a callback), which then fails
+                # with a RuntimeError, sometimes a moment before rclpy.ok() turns false. Only
+                # that case is a clean stop.
+                if not _context_shuts_down_within(_SHUTDOWN_RACE_S):
                     raise
             finally:
                 node.destroy_node()
