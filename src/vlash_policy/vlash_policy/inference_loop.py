@@ -105,7 +105,6 @@ class InferenceLoop:
     def __init__(self, settings: LoopSettings) -> None:
         self.settings = settings
         self._planner: InferencePlanner | None = None
-        self._limits: SafetyLimits | None = None
         self._epoch = 0
         self._next_chunk_id = 1
         self._lock = threading.Lock()
@@ -127,7 +126,7 @@ class InferenceLoop:
     @property
     def limits(self) -> SafetyLimits | None:
         """The executor limits the roll-forward applies (None before the first report)."""
-        return self._limits
+        return None if self._planner is None else self._planner.limits
 
     def on_report(
         self,
@@ -139,22 +138,22 @@ class InferenceLoop:
     ) -> ReportOutcome:
         """Absorb one executor report with the limits and step period it was sent with."""
         with self._lock:
-            planner = self._planner
+            previous = self._planner
             restarted = (
-                planner is not None
-                and planner.latest_step is not None
-                and report.step < planner.latest_step
+                previous is not None
+                and previous.latest_step is not None
+                and report.step < previous.latest_step
             )
-            old_step = planner.latest_step if planner is not None else None
-            fresh = planner is None or restarted
-            if fresh:
+            changed = previous is None or not _same_limits(previous.limits, limits)
+            planner = previous
+            if planner is None or restarted:
                 planner = self._new_planner(control_period_s)
                 self._planner, self._epoch = planner, self._epoch + 1
-            changed = self._limits is None or not _same_limits(self._limits, limits)
-            if changed or fresh:
-                self._limits = planner.limits = limits
+            if changed or planner is not previous:
+                planner.limits = limits
             planner.on_feedback(report, stamp_s)
-            return ReportOutcome(old_step if restarted else None, changed)
+            restarted_from = previous.latest_step if restarted and previous is not None else None
+            return ReportOutcome(restarted_from, changed)
 
     def _new_planner(self, control_period_s: float) -> InferencePlanner:
         s = self.settings
