@@ -37,15 +37,15 @@ from vlash_policy.lerobot_backend.client import (
     sampling_noise,
 )
 from vlash_policy.lerobot_backend.protocol import read_message, write_message
+from vlash_sim.sample_statistics import percentile
 
 
 def _stats(values: list[float]) -> dict[str, float]:
-    array = np.asarray(values)
     return {
-        "median": float(np.median(array)),
-        "p90": float(np.percentile(array, 90)),
-        "min": float(array.min()),
-        "n": int(array.size),
+        "median": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "min": float(min(values)),
+        "n": len(values),
     }
 
 

@@ -51,6 +51,7 @@ from vlash_policy.checkpoint_preflight import (
     preflight_checkpoint,
 )
 from vlash_policy.lerobot_backend.checkpoint import (
+    DEFAULT_LEROBOT_CAMERAS,
     parse_camera_keys,
     preflight_lerobot_checkpoint,
 )
@@ -124,11 +125,11 @@ def preflight(resolved: ResolvedGraph) -> CheckpointSummary | None:
     joints = executor.configured("joint_names") if executor is not None else None
     # An executor without configured joint names commands the SO-101's (its declared default).
     joint_names = list(joints) if joints is not None else list(SO101_JOINT_NAMES)
-    if (policy.configured("backend") or "flowvla") == "lerobot":
+    if policy.configured("backend") == "lerobot":
         model = policy.configured("model_path")
         if not model:
             raise ValueError("--backend lerobot needs --model: the LeRobot checkpoint directory")
-        cameras = policy.configured("lerobot_cameras") or "front=observation.images.front"
+        cameras = policy.configured("lerobot_cameras") or DEFAULT_LEROBOT_CAMERAS
         preflight_lerobot_checkpoint(
             model, camera_keys=parse_camera_keys(cameras), joint_count=len(joint_names)
         )

@@ -6,6 +6,7 @@
 from vlash_core.node_runner import AVOID_CONTROL_CPU, parameter_descriptor
 from vlash_core.so101 import SO101_JOINT_NAMES, TASK_INSTRUCTION
 from vlash_core.strategies import STRATEGY_NAMES
+from vlash_policy.lerobot_backend.checkpoint import DEFAULT_LEROBOT_CAMERAS
 from vlash_policy.policy_backends import BACKENDS
 
 PARAMETERS = [
@@ -77,7 +78,7 @@ PARAMETERS = [
     ("device", "cpu", parameter_descriptor("Torch device of the model.")),
     (
         "lerobot_cameras",
-        "front=observation.images.front",
+        DEFAULT_LEROBOT_CAMERAS,
         parameter_descriptor(
             "lerobot backend: camera=feature_key pairs, comma-separated, one per image_topics "
             "entry in that order (the checkpoint's observation.images.* keys)."

@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+# The policy node's lerobot_cameras default: its one camera as LeRobot's usual key.
+DEFAULT_LEROBOT_CAMERAS = "front=observation.images.front"
+
 
 def _config(checkpoint_dir: str | Path) -> dict[str, Any]:
     path = Path(checkpoint_dir) / "config.json"
