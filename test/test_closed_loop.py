@@ -45,7 +45,7 @@ from vlash_policy.recording.bag_io import (
     metadata_topic_counts,
     qualified_topics,
 )
-from vlash_policy.recording.check_rollforward import check_rolled_states
+from vlash_policy.recording.check_rollforward import NO_COMMAND_YET, check_rolled_states
 from vlash_policy.recording.recorder_node import message_class
 
 pytest_plugins = ("checkpoints",)
@@ -246,8 +246,9 @@ def _check_rolled_states(loop: Loop) -> None:
 
     The command in force after ``target_step - 1``, as the executor reported it (its seed from
     the arm before its first command), must equal the rolled state within 1e-9 rad wherever the
-    executor ran the window ``[t, t+Δ)`` as the policy planned it (a chunk that arrives late, or
-    a target before the executor had any joint state, cannot be predicted). The velocity limit
+    executor ran the window ``[t, t+Δ)`` as the policy planned it (a chunk that arrives late
+    cannot be predicted). The policy infers nothing before the executor holds a command (the
+    seed from the arm it could not know), so no target precedes it. The velocity limit
     must have bound a planned (not yet executed) step of some roll-forward window, or the check
     would not show that the policy replays it.
     """
@@ -295,6 +296,7 @@ def _check_rolled_states(loop: Loop) -> None:
     assert not report.mismatched, [
         (c.measured_step, c.target_step, c.error) for c in report.mismatched
     ]
+    assert NO_COMMAND_YET not in report.not_checkable, dict(report.not_checkable)
     checked = len(report.checked)
     assert checked >= len(chunks) // 2, (
         f"only {checked} of {len(chunks)} rolled states checked: {dict(report.not_checkable)}"

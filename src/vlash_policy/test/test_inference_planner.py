@@ -462,9 +462,15 @@ def test_only_rtc_gets_a_previous_chunk(name):
 # Trigger and delay estimation
 
 
-def test_without_chunk_inference_starts_once():
+def test_inference_waits_for_the_executors_seed_then_starts_once():
+    # An executor that has no joint state yet holds no command: the first chunk's roll-forward
+    # could only guess the joint sample it will seed from.
     planner = _planner("sync")
     assert planner.latest_step is None
+    assert not planner.should_start_inference()
+    _feed(planner, [], step=0, held=None)
+    assert not planner.should_start_inference()
+    _feed(planner, [], step=1, held=np.zeros(2))
     assert planner.should_start_inference()
     planner.mark_started()
     assert planner.inference_in_flight
@@ -494,7 +500,7 @@ def test_async_triggers_when_remainder_covers_delay_plus_margin(name):
 
 def test_published_chunk_blocks_trigger_until_executor_shows_it():
     planner = _planner("sync", delay=3)
-    _feed(planner, [], step=0, steps_left=0, running=-1)
+    _feed(planner, [], step=0, steps_left=0, running=-1, held=np.zeros(2))
     assert planner.should_start_inference()
     planner.mark_started()
     planner.on_published(chunk_id=5, start_step=1, actions=CHUNK)
@@ -518,7 +524,7 @@ def test_executed_entry_acknowledges_chunk():
 
 def test_lost_chunk_stops_blocking_after_two_ticks():
     planner = _planner("sync", delay=3)
-    _feed(planner, [], step=10, running=-1)
+    _feed(planner, [], step=10, running=-1, held=np.zeros(2))
     planner.on_published(chunk_id=1, start_step=11, actions=CHUNK)
     _feed(planner, [], step=11, running=-1)
     assert not planner.should_start_inference()

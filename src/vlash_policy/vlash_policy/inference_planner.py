@@ -241,7 +241,10 @@ class InferencePlanner:
             self._unacknowledged = None
 
     def should_start_inference(self) -> bool:
-        if self._unacknowledged is not None:
+        # Before the executor reports a command in force it has seeded nothing from the arm, and
+        # the joint sample it will seed from is not the one this observation carries: no state
+        # rolled forward from here would be the position it commands.
+        if self._unacknowledged is not None or not self._in_force:
             return False
         return self.strategy.should_start_inference(
             steps_left=self._steps_left,
