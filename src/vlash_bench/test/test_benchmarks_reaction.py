@@ -96,6 +96,7 @@ def test_the_bound_follows_each_strategy_from_the_same_run(bag):
     """vlash: observations 5 steps apart, Δmax 1, one tick; sync: K + 1 ticks + max inference."""
     vlash = analyse(bag, "vlash", 1)
     assert vlash["max_delay_steps"] == 1
+    assert vlash["median_delay_steps"] == 0.5  # chunks placed 0 and 1 steps after their images
     assert vlash["reaction_bound_ms"] == pytest.approx((5 + 1 + 1) * 20.0)
     assert vlash["max_reaction_over_bound"] == pytest.approx((1140 - 1085.5) / 140.0)
     sync = analyse(bag, "sync", 25)
