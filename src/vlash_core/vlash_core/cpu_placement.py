@@ -8,19 +8,24 @@ last one this process may run on, when there are at least two. The policy, the s
 recorder pin every thread to the other CPUs, so two cores split into one for the loop and one for
 everything else.
 
-On the CPUs left, inference shares the core with rendering and recording; every millisecond
-they take from a running inference adds to Δ and to the reaction latency (VLASH Sec. 4.1). The
-recorder is on no latency path, so it yields to inference (:func:`yield_to_inference`). The
-simulator does not: it stands for the arm and its camera, and a starved camera delivers old
-frames, which costs Δ what the inference gains. Measured in one 65 s vlash run at 50 Hz, the
-simulator reniced to 19 after 35 s: inference p99 129 -> 35 ms, but the observation's age when
-inference starts p95 45 -> 86 ms, and observation to chunk p95 120 -> 117 ms.
+On the CPUs left, inference shares the core with rendering and recording, and every
+millisecond they take from a running inference adds to Δ and to the reaction latency (VLASH
+Sec. 4.1). Neither is made to yield, for what that was measured to cost:
+
+- the simulator stands for the arm and its camera, and a starved camera delivers old frames. In
+  one 65 s vlash run at 50 Hz with the simulator reniced to 19 after 35 s, inference p99 went
+  from 129 to 35 ms, but the observation's age when inference starts went from p95 45 to 86 ms
+  and observation to chunk stayed at p95 ~120 ms;
+- with the recorder at nice 19, a CI run's bag lacked the policy's first chunk
+  (``test_user_journey``): the recorder most likely matched the policy's publisher late for want
+  of CPU while the nodes started, and a recorder must lose nothing.
 
 A thread's scheduling policy, nice value and affinity are per thread in Linux, and threads
 inherit them when they are created: :func:`request_realtime` changes the calling thread (the one
-that spins the node's timers), :func:`avoid_control_cpu` and :func:`yield_to_inference` every
-thread the process has now and those it creates later (torch's intra-op pool, DDS's receive
-threads).
+that spins the node's timers), :func:`avoid_control_cpu` every thread the process has now and
+those it creates later (torch's intra-op pool, DDS's receive threads). With autogroup scheduling
+a nice value only ranks threads within one session, and each node the project's launcher starts
+leads a session of its own, so the nice fallback goes to the session's autogroup too.
 """
 
 from __future__ import annotations
@@ -76,25 +81,6 @@ def request_realtime(fifo_priority: int) -> Scheduling:
     except PermissionError as error:
         refused += f"; nice {FALLBACK_NICE} refused: {error.strerror}"
     return Scheduling("default", os.getpriority(os.PRIO_PROCESS, 0), refused)
-
-
-def yield_to_inference(nice: int) -> int:
-    """Give every thread of this process the nice value ``nice`` (0..19); returns it.
-
-    Raising one's own nice value needs no privilege. Each node the project's launcher starts
-    leads a session of its own, whose autogroup gets the value too
-    (:func:`_set_session_autogroup_nice`).
-    ``nice`` 0 leaves everything as it is. Raises ``ValueError`` outside ``[0, 19]``.
-    """
-    if not 0 <= nice <= 19:
-        raise ValueError(f"nice must be in [0, 19], got {nice}")
-    if nice == 0:
-        return 0
-    for tid in _thread_ids():
-        with contextlib.suppress(ProcessLookupError):  # the thread ended meanwhile
-            os.setpriority(os.PRIO_PROCESS, tid, nice)
-    _set_session_autogroup_nice(nice)
-    return nice
 
 
 def _set_session_autogroup_nice(nice: int) -> None:

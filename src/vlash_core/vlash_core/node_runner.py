@@ -123,15 +123,3 @@ AVOID_CONTROL_CPU = (
         "are two or more): vlash_core.cpu_placement."
     ),
 )
-
-# Declared by a node that shares the policy's CPUs but is on no latency path (the recorder).
-YIELD_TO_INFERENCE_NICE = (
-    "yield_to_inference_nice",
-    19,
-    parameter_descriptor(
-        "Nice value of every thread of this node (and of its session), so that it yields the "
-        "CPUs it shares with the policy to inference (0 keeps the default): "
-        "vlash_core.cpu_placement.yield_to_inference.",
-        ints=(0, 19),
-    ),
-)

@@ -27,8 +27,8 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
-from vlash_core.cpu_placement import avoid_control_cpu, yield_to_inference
-from vlash_core.node_runner import AVOID_CONTROL_CPU, YIELD_TO_INFERENCE_NICE, create_node
+from vlash_core.cpu_placement import avoid_control_cpu
+from vlash_core.node_runner import AVOID_CONTROL_CPU, create_node
 from vlash_policy.recording.bag_io import (
     DEFAULT_TOPICS,
     INTERFACE_PACKAGES,
@@ -70,7 +70,6 @@ PARAMETERS = [
         ),
     ),
     AVOID_CONTROL_CPU,
-    YIELD_TO_INFERENCE_NICE,
 ]
 
 
@@ -98,7 +97,6 @@ class RecorderNode(Node):
         p = {param.name: param.value for param in self.declare_parameters("", PARAMETERS)}
         if p["avoid_control_cpu"]:
             avoid_control_cpu()
-        yield_to_inference(p["yield_to_inference_nice"])
         specs = parse_topic_specs(p["topics"])
         typestore = make_typestore()
         for package in INTERFACE_PACKAGES:
