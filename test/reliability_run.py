@@ -244,9 +244,12 @@ class Run:
             ["--ros-args", "-r", "__node:=executor", "--params-file", str(path)],
             name,
         )
-        # Armed with the arm's position: it commands (holds) from its first tick on.
+        # Armed with the arm's position: it commands (holds) from its first tick on. Its reports
+        # travel on another topic, which this process may discover later than the commands.
         self.graph.spin_until(
-            lambda: len(self.commands[self.epoch]) >= 3, START_TIMEOUT_S, f"{name} commanding"
+            lambda: len(self.commands[self.epoch]) >= 3 and self.reports[self.epoch],
+            START_TIMEOUT_S,
+            f"{name} commanding and reporting",
         )
 
     def start_policy(self, name: str) -> float:
