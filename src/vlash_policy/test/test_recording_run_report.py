@@ -95,6 +95,7 @@ def _chunk(rng: np.random.Generator, chunk_id: int) -> object:
     msg.header = _header(T0 + source * PERIOD_NS)
     msg.chunk_id, msg.source_step, msg.delay_steps = chunk_id, source, delay
     msg.start_step, msg.strategy = source + delay, "vlash"
+    msg.execution_horizon = 6
     msg.inference_time.total = seconds
     return msg
 
@@ -127,7 +128,7 @@ def bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_summary_matches_the_hand_computed_run(bag: Path) -> None:
     s = summarize(load_run(bag))
-    assert s["strategy"] == "vlash"
+    assert s["strategy"] == "vlash" and s["execution_horizon"] == 6
     assert s["ticks"] == 18  # steps 3..20
     assert s["duration_s"] == pytest.approx(1.8)
     assert s["control_rate_hz"] == pytest.approx(17 / 1.8)
@@ -172,7 +173,7 @@ def test_report_files(bag: Path, tmp_path: Path) -> None:
         assert width >= 600 and height >= 300, path
     text = (tmp_path / "out" / "summary.txt").read_text()
     assert text == format_summary(summary) + "\n"
-    assert "2 / 1" in text and "66.7 %" in text and "75.0 / 182.0 ms" in text
+    assert "6 steps" in text and "2 / 1" in text and "66.7 %" in text and "75.0 / 182.0 ms" in text
     assert "summary.json" in {p.name for p in (tmp_path / "out").iterdir()}
 
 

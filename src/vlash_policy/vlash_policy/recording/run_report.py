@@ -142,6 +142,8 @@ def summarize(run: RunData) -> dict[str, Any]:
     holding = sum(bool(r.holding) for r in loop)
     return {
         "strategy": run.chunks[0].strategy if run.chunks else None,
+        # K as the policy sent it: 0 runs each chunk to its end.
+        "execution_horizon": int(run.chunks[0].execution_horizon) if run.chunks else None,
         "duration_s": duration,
         "ticks": len(loop),
         # Tick intervals over their time span: the rate the executor actually held.
@@ -172,11 +174,18 @@ def _num(value: float | None, fmt: str) -> str:
     return "n/a" if value is None else format(value, fmt)
 
 
+def _horizon(k: int | None) -> str:
+    if k is None:
+        return "n/a"
+    return f"{k} steps" if k else "the whole chunk"
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """The summary as an aligned two-column text table."""
     s = summary
     rows = [
         ("strategy", str(s["strategy"])),
+        ("execution horizon K", _horizon(s["execution_horizon"])),
         ("loop duration", f"{s['duration_s']:.1f} s ({s['ticks']} ticks)"),
         (
             "control rate",
