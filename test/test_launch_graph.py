@@ -156,9 +156,11 @@ def test_arguments_set_typed_parameters_remaps_and_namespace():
     assert graph.record_topics["/cam/image"] == "sensor_msgs/msg/Image"
     assert graph.record_topics["/arm1/vlash/action_chunk"] == "vlash_msgs/msg/ActionChunk"
     assert graph.record is False
-    # A model path of digits stays a string and the rate a double, as the nodes declare them.
+    # In a namespace the profile file's values travel one by one, before the arguments that
+    # override them; a model path of digits stays a string and the rate a double.
     assert nodes["policy"].ros_args() == [
         "--ros-args", "-r", "__node:=policy", "-r", "__ns:=/arm1",
+        "-p", "execution_horizon:=8",
         "-p", "strategy:=sync", "-p", "model_path:='123'",
         "-r", "camera/image_raw:=/cam/image",
     ]  # fmt: skip
