@@ -52,9 +52,7 @@ def _report(step: int, ns: int, chunk_index: tuple[int, int] | None, lateness: f
     return msg
 
 
-@pytest.fixture
-def bag(tmp_path):
-    path = tmp_path / "bag"
+def _write_bag(path, *, start_up_chunk: bool = False):
     shown = TaskEvent(kind="shown", target_id=0, step=5)
     _stamp(shown, 1_085_500 * 1000)
     ticks = {s: 1000 * NS + 20 * NS * s for s in range(9)}
@@ -62,6 +60,10 @@ def bag(tmp_path):
     plan = {0: (1, 0), 1: (1, 1), 2: (1, 2), 3: (1, 3), 4: (1, 4), 5: (1, 5)}
     plan.update({6: (1, 6), 7: (2, 1), 8: (2, 2), 9: (2, 3)})
     with BagWriter(path, RECORDED) as writer:
+        if start_up_chunk:  # torch's first inference: slow, placed 4 steps late, never executed
+            writer.write(
+                "/vlash/action_chunk", 985 * NS, serialize_message(_chunk(0, 900 * NS, 0, 4, 0.08))
+            )
         writer.write(
             "/vlash/action_chunk", 995 * NS, serialize_message(_chunk(1, 990 * NS, 0, 0, 0.004))
         )
@@ -74,6 +76,11 @@ def bag(tmp_path):
             report = _report(step, ns, plan[step], lateness)
             writer.write("/vlash/executed_actions", ns + NS // 2, serialize_message(report))
     return path
+
+
+@pytest.fixture
+def bag(tmp_path):
+    return _write_bag(tmp_path / "bag")
 
 
 def test_reaction_jitter_and_alignment_from_the_bag(bag):
@@ -101,3 +108,14 @@ def test_the_bound_follows_each_strategy_from_the_same_run(bag):
     assert vlash["max_reaction_over_bound"] == pytest.approx((1140 - 1085.5) / 140.0)
     sync = analyse(bag, "sync", 25)
     assert sync["reaction_bound_ms"] == pytest.approx(26 * 20.0 + 25.0)
+
+
+def test_the_bound_leaves_out_start_up_chunks_that_serve_no_target(tmp_path):
+    """A chunk conditioned before chunk 1 (the one running when the target came) delays nothing."""
+    bag = _write_bag(tmp_path / "bag", start_up_chunk=True)
+    vlash = analyse(bag, "vlash", 1)
+    assert vlash["max_delay_steps"] == 1
+    assert vlash["reaction_bound_ms"] == pytest.approx((5 + 1 + 1) * 20.0)
+    sync = analyse(bag, "sync", 25)
+    assert sync["reaction_bound_ms"] == pytest.approx(26 * 20.0 + 25.0)
+    assert sync["inference_latency"]["max_ms"] == pytest.approx(80.0)  # still in the statistics
