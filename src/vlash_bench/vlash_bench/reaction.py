@@ -237,8 +237,9 @@ def _chunks_serving_targets(
     """
     if first_target_ns is None:
         return list(chunks)
-    before = [c for c, (obs_ns, *_) in chunks.items() if obs_ns < first_target_ns]
-    start_ns = max(chunks[c][0] for c in before) if before else min(c[0] for c in chunks.values())
+    # Stamps are >= 0: with no observation before the target every chunk serves it.
+    earlier = (obs_ns for obs_ns, *_ in chunks.values() if obs_ns < first_target_ns)
+    start_ns = max(earlier, default=0)
     return [c for c, (obs_ns, *_) in chunks.items() if obs_ns >= start_ns]
 
 
