@@ -4,8 +4,9 @@ Timeline (50 Hz, 20 ms ticks from t = 1 s, steps 0..9): chunk 1 conditioned on a
 0.99 s (source step 0, Δ = 0) runs steps 0..6; a target is shown at 1.0855 s (the sim published
 the observation of that step at 1.0850 s); chunk 2 conditioned on that observation (source step
 5, Δ = 1: start_step 6) arrives at the recorder at 1.11 s, its action 0 is late, action 1 runs at
-step 7 (1.14 s).
-The tick of step 9 comes 60 ms after step 8: two missed ticks.
+step 7 (due at 1.14 s, 3 ms late).
+The tick of step 3 runs 12 ms late, within its period; the tick of step 9 is due 60 ms after step 8:
+two missed ticks.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import pytest
 from rclpy.serialization import serialize_message
 
-from vlash_bench.reaction import RECORDED, analyse
+from vlash_bench.reaction import RECORDED, analyse, reaction_bound_ms
 from vlash_core.stamps import ns_to_sec_nanosec
 from vlash_msgs.msg import ActionChunk, ExecutedActions, TaskEvent
 from vlash_policy.recording.bag_io import BagWriter
@@ -71,8 +72,9 @@ def _write_bag(path, *, start_up_chunk: bool = False):
         writer.write(
             "/vlash/action_chunk", 1110 * NS, serialize_message(_chunk(2, 1085 * NS, 5, 1, 0.025))
         )
-        for step, ns in ticks.items():
-            lateness = 0.003 if step == 7 else 0.001
+        for step, expected_ns in ticks.items():
+            lateness = {3: 0.012, 7: 0.003}.get(step, 0.001)
+            ns = expected_ns + round(lateness * 1e9)
             report = _report(step, ns, plan[step], lateness)
             writer.write("/vlash/executed_actions", ns + NS // 2, serialize_message(report))
     return path
@@ -86,12 +88,13 @@ def bag(tmp_path):
 def test_reaction_jitter_and_alignment_from_the_bag(bag):
     r = analyse(bag, "vlash", 1)
     assert r["targets_shown"] == 1
-    # First tick of a chunk conditioned on the stimulus' observation: step 7 at 1.14 s.
+    # First tick of a chunk conditioned on the stimulus' observation: step 7, 3 ms late, at 1.143 s.
     assert r["reaction_latency"]["n"] == 1
-    assert r["reaction_latency"]["max_ms"] == pytest.approx(1140 - 1085.5)
+    assert r["reaction_latency"]["max_ms"] == pytest.approx(1143 - 1085.5)
     # Inference windows [0.99, 0.995] s and [1.085, 1.11] s hold the ticks of steps 5 (1.10 s).
     assert r["tick_lateness_during_inference"]["n"] == 1
-    assert r["tick_lateness_all"]["max_ms"] == pytest.approx(3.0)
+    assert r["tick_lateness_all"]["max_ms"] == pytest.approx(12.0)
+    # Step 3's report comes 31 ms after step 2's, yet its timer period had its tick.
     assert r["missed_ticks"] == 2 and r["missed_ticks_during_inference"] == 0
     # Chunk 1 action 6 ran at step 6, chunk 2 action 1 at step 7 = 6 + 1: no misplacement.
     assert r["alignment_error_steps"] == {"max_abs": 0, "nonzero": 0}
@@ -105,7 +108,7 @@ def test_the_bound_follows_each_strategy_from_the_same_run(bag):
     assert vlash["max_delay_steps"] == 1
     assert vlash["median_delay_steps"] == 0.5  # chunks placed 0 and 1 steps after their images
     assert vlash["reaction_bound_ms"] == pytest.approx((5 + 1 + 1) * 20.0)
-    assert vlash["max_reaction_over_bound"] == pytest.approx((1140 - 1085.5) / 140.0)
+    assert vlash["max_reaction_over_bound"] == pytest.approx((1143 - 1085.5) / 140.0)
     sync = analyse(bag, "sync", 25)
     assert sync["reaction_bound_ms"] == pytest.approx(26 * 20.0 + 25.0)
 
@@ -119,3 +122,12 @@ def test_the_bound_leaves_out_start_up_chunks_that_serve_no_target(tmp_path):
     sync = analyse(bag, "sync", 25)
     assert sync["reaction_bound_ms"] == pytest.approx(26 * 20.0 + 25.0)
     assert sync["inference_latency"]["max_ms"] == pytest.approx(80.0)  # still in the statistics
+
+
+def test_a_long_wait_and_a_long_delay_add_up_only_within_one_chunk():
+    """Chunk 5 steps after its predecessor with Δ = 1, then one 1 step later with Δ = 4: 6 + 1."""
+    placements = [(6, 4), (0, 0), (5, 1)]
+    bound = reaction_bound_ms(
+        "vlash", period_s=0.02, execution_horizon=1, max_inference_s=0.0, placements=placements
+    )
+    assert bound == pytest.approx((5 + 1 + 1) * 20.0)

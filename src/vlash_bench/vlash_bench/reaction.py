@@ -20,19 +20,21 @@ left out:
   the policy's reaction is, so a random-weight checkpoint measures it as well as a trained one;
 * **tick jitter**: ``tick_lateness`` of every ExecutedActions report (p50/p99/max), overall and
   for the ticks that fell inside an inference (from the conditioning observation's stamp to the
-  chunk's arrival at the recorder), and **missed ticks**: report stamp gaps longer than 1.5
-  periods, counted as the whole periods skipped;
+  chunk's arrival at the recorder), and **missed ticks**: the timer periods that had no tick,
+  from the ticks' expected call times (report stamp minus lateness), as the executor counts
+  them; a tick that is late but runs within its period is in the lateness, not a missed tick;
 * **chunk-switch alignment**: for each chunk, the step its first executed action ran at minus
   ``start_step + index`` (0 means the action ran at exactly the step it was planned for, VLASH
   Sec. 4.1), and how many leading actions were dropped because they arrived late;
 * the **bound** on the reaction latency from the same run (Table 2's model, plus the one tick a
   command waits for the executor's clock): sync ``(K + 1)·T + max inference`` (the stimulus
-  waits for the whole chunk, then a new inference); vlash ``(G + Δmax + 1)·T``, with G the
-  largest gap between the observations of consecutive chunks (the running inference a stimulus
-  waits for, back to back) and Δmax the largest delay a chunk was placed after its observation
-  (its own inference, which Δ covers). Both come from the chunks that can serve a measured
-  target: the one running when the first of them was shown, and every later one. The start-up
-  chunks before it (Δ still high from torch's first, slow inferences) delay no target.
+  waits for the whole chunk, then a new inference); vlash the largest ``(G_c + Δ_c + 1)·T`` over
+  its chunks c, with G_c the steps between the observations of chunk c and the chunk before it
+  (the running inference a stimulus waits for, back to back) and Δ_c the delay chunk c was placed
+  after its observation (its own inference, which Δ covers); a long wait and a long Δ add up only
+  where one chunk has both. Both bounds come from the chunks that can serve a measured target: the
+  one running when the first of them was shown, and every later one. The start-up chunks before
+  it (Δ still high from torch's first, slow inferences) delay no target.
 
 Targets come every ``lifetime + gap`` seconds (a random-weight policy hits none). With the sim
 default, 2.5 s, that is almost exactly five sync cycles of 25 steps and an inference, so every
@@ -50,6 +52,7 @@ K = 25 needs a chunk of at least 25 actions: the embedded checkpoint is used if 
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
 from collections.abc import Sequence
@@ -59,6 +62,7 @@ import numpy as np
 
 from vlash_bench import common
 from vlash_core.stamps import stamp_ns
+from vlash_executor.tick_timing import skipped_periods
 from vlash_policy.recording.bag_io import (
     ACTION_CHUNK_TOPIC,
     EXECUTED_ACTIONS_TOPIC,
@@ -218,14 +222,19 @@ def reaction_bound_ms(
     period_s: float,
     execution_horizon: int,
     max_inference_s: float,
-    source_steps: Sequence[int],
-    max_delay_steps: int,
+    placements: Sequence[tuple[int, int]],
 ) -> float:
-    """The largest reaction latency the strategy allows in this run (module docstring)."""
+    """The largest reaction latency the strategy allows in this run (module docstring).
+
+    ``placements`` are the (source step, Δ) of the chunks that can serve a target. A stimulus
+    served first by chunk c came after the observation of the chunk before it, so it waits at
+    most ``(source_c - source_{c-1} + Δ_c + 1)·T``; vlash's bound is the largest of these.
+    """
     if strategy == "sync":
         return 1e3 * ((execution_horizon + 1) * period_s + max_inference_s)
-    gap = int(np.max(np.diff(sorted(source_steps)))) if len(source_steps) > 1 else 0
-    return 1e3 * (gap + max_delay_steps + 1) * period_s
+    ordered = sorted(placements)
+    waits = [c[0] - p[0] + c[1] for p, c in itertools.pairwise(ordered)]
+    return 1e3 * (max(waits, default=0) + 1) * period_s
 
 
 def _chunks_serving_targets(
@@ -291,7 +300,7 @@ def analyse(bag: Path, strategy: str, execution_horizon: int) -> dict[str, objec
     windows = [(obs, arrival) for obs, arrival, _, _ in chunks.values()]
     lateness_all, lateness_inferring = [], []
     missed_total = missed_inferring = 0
-    previous = None
+    previous_expected = None
     for r in reports:
         stamp = stamp_ns(r.header.stamp)
         inferring = any(a <= stamp <= b for a, b in windows)
@@ -300,12 +309,13 @@ def analyse(bag: Path, strategy: str, execution_horizon: int) -> dict[str, objec
             lateness_all.append(float(r.tick_lateness))
             if inferring:
                 lateness_inferring.append(float(r.tick_lateness))
-        if previous is not None:
-            gap_periods = (stamp - previous) * 1e-9 / period
-            skipped = round(gap_periods) - 1 if gap_periods > 1.5 else 0
+        # The timer's expected call time: a late tick that still ran in its period missed none.
+        expected = stamp - round(float(r.tick_lateness) * 1e9)
+        if previous_expected is not None:
+            skipped = skipped_periods(previous_expected, expected, period * 1e9)
             missed_total += skipped
             missed_inferring += skipped if inferring else 0
-        previous = stamp
+        previous_expected = expected
 
     first_executed: dict[int, tuple[int, int]] = {}
     for r in reports:
@@ -325,8 +335,7 @@ def analyse(bag: Path, strategy: str, execution_horizon: int) -> dict[str, objec
         period_s=period,
         execution_horizon=execution_horizon,
         max_inference_s=max(chunks[c][3] for c in serving),
-        source_steps=[placement[c][0] for c in serving],
-        max_delay_steps=max_delay,
+        placements=[placement[c] for c in serving],
     )
     return {
         "control_period_s": period,

@@ -7,6 +7,16 @@ from collections import deque
 import numpy as np
 
 
+def skipped_periods(previous_expected_ns: int, expected_ns: int, period_ns: float) -> int:
+    """Timer periods with no call between two consecutive calls' expected times.
+
+    A timer that falls more than a period behind skips whole periods: its next expected call
+    jumps. A call that is late but runs within its period skips nothing, so this counts from the
+    expected times, never from the actual ones.
+    """
+    return max(0, round((expected_ns - previous_expected_ns) / period_ns) - 1)
+
+
 class TickTiming:
     """Records expected vs. actual call times of a periodic timer over a sliding window."""
 
@@ -24,15 +34,14 @@ class TickTiming:
     def record(self, expected_ns: int, actual_ns: int) -> float:
         """Add one call; returns its lateness (actual - expected) in seconds.
 
-        A timer that falls behind skips whole periods (its next expected call jumps); the number
-        of skipped periods between two calls is counted as missed ticks. The first call only
-        starts the count: the timer runs from the node's constructor, so its lateness is the
-        node's start-up (configuring, arming, freezing the heap), not the loop's timing.
+        The periods skipped between two calls (:func:`skipped_periods`) are counted as missed
+        ticks. The first call only starts the count: the timer runs from the node's constructor,
+        so its lateness is the node's start-up (configuring, arming, freezing the heap), not the
+        loop's timing.
         """
         lateness = (actual_ns - expected_ns) / 1e9
         if self._last_expected_ns is not None:
-            gap = round((expected_ns - self._last_expected_ns) / self._period_ns)
-            self._missed += max(0, gap - 1)
+            self._missed += skipped_periods(self._last_expected_ns, expected_ns, self._period_ns)
             self._ticks += 1
             self._lateness_s.append(lateness)
         self._last_expected_ns = expected_ns
