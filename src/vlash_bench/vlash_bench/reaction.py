@@ -23,6 +23,9 @@ left out:
   chunk's arrival at the recorder), and **missed ticks**: the timer periods that had no tick,
   from the ticks' expected call times (report stamp minus lateness), as the executor counts
   them; a tick that is late but runs within its period is in the lateness, not a missed tick;
+* the **host timer floor** (:mod:`vlash_bench.timer_floor`), measured before any node starts:
+  the lateness of a bare wake-up at the control rate, placed as the executor's timer thread.
+  The tick lateness can only be read against it;
 * **chunk-switch alignment**: for each chunk, the step its first executed action ran at minus
   ``start_step + index`` (0 means the action ran at exactly the step it was planned for, VLASH
   Sec. 4.1), and how many leading actions were dropped because they arrived late;
@@ -61,6 +64,7 @@ from pathlib import Path
 import numpy as np
 
 from vlash_bench import common
+from vlash_bench.timer_floor import measure_timer_floor
 from vlash_core.stamps import stamp_ns
 from vlash_executor.tick_timing import skipped_periods
 from vlash_policy.recording.bag_io import (
@@ -81,8 +85,8 @@ PAPER = {
     "source": "VLASH Table 2 (pi0.5, K = 25, 50 Hz, execution duration 500 ms)",
     "rtx5090_ms": {"sync": 530.4, "async": 30.4, "speedup": 17.4},
 }
-DEFAULT = {"duration_s": 90.0}
-QUICK = {"duration_s": 25.0}
+DEFAULT = {"duration_s": 90.0, "timer_floor_s": 10.0}
+QUICK = {"duration_s": 25.0, "timer_floor_s": 2.0}
 # Idle time between targets (module docstring): 2.0 s lifetime + 0.7 s = 135 steps at 50 Hz.
 TARGET_GAP_S = 0.7
 RECORDED = qualified_topics((TASK_EVENTS_TOPIC, ACTION_CHUNK_TOPIC, EXECUTED_ACTIONS_TOPIC))
@@ -365,7 +369,7 @@ def analyse(bag: Path, strategy: str, execution_horizon: int) -> dict[str, objec
     }
 
 
-def plot(results: dict[str, dict[str, object]]):
+def plot(results: dict[str, dict[str, object]], floor: dict[str, object]):
     fig, (react_ax, jitter_ax) = common.figure(2, width=5.5)
     data = [results[s]["reaction_latency_samples_ms"] for s in results]
     react_ax.boxplot(data, whis=(0, 100))
@@ -375,13 +379,13 @@ def plot(results: dict[str, dict[str, object]]):
         f"Reaction at {RATE_HZ:g} Hz (real ROS loop), K = "
         + ", ".join(f"{EXECUTION_HORIZON[s]} ({s})" for s in results)
     )
-    for i, s in enumerate(results):
-        lateness = results[s]["tick_lateness_all"]
-        values = [lateness[k] for k in ("p50_ms", "p99_ms", "max_ms")]
-        jitter_ax.bar(
-            [j + 0.4 * i for j in range(3)], [v or 0.0 for v in values], width=0.4, label=s
-        )
-    jitter_ax.set_xticks([0.2, 1.2, 2.2], ["p50", "p99", "max"])
+    bars = {s: results[s]["tick_lateness_all"] for s in results}
+    bars["host timer floor"] = floor
+    width = 0.8 / len(bars)
+    for i, (label, lateness) in enumerate(bars.items()):
+        values = [lateness[k] or 0.0 for k in ("p50_ms", "p99_ms", "max_ms")]
+        jitter_ax.bar([j + width * i for j in range(3)], values, width=width, label=label)
+    jitter_ax.set_xticks([j + 0.4 - width / 2 for j in range(3)], ["p50", "p99", "max"])
     jitter_ax.set_ylabel("executor tick lateness (ms)")
     jitter_ax.set_title("Executor period jitter")
     jitter_ax.legend()
@@ -407,9 +411,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
             p.error(f"--duration must be > 0, got {args.duration}")
         config["duration_s"] = args.duration
     start = time.perf_counter()
+    # Before any node runs: the floor is what this machine gives an idle loop.
+    floor = measure_timer_floor(RATE_HZ, config["timer_floor_s"])
     with tempfile.TemporaryDirectory(prefix="vlash-reaction-") as tmp:
         checkpoint, description = checkpoint_for_k(args.checkpoint, Path(tmp) / "checkpoint")
-        results = {
+        runs = {
             s: analyse(
                 record_run(
                     s, checkpoint, config["duration_s"], EXECUTION_HORIZON[s], Path(tmp) / s
@@ -433,10 +439,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
             "checkpoint_description": description,
             "launcher": "sim profile nodes + recorder in a vlash_bringup NodeGraph",
         },
-        results=results,
+        results={**runs, "host_timer_floor": floor},
         paper=PAPER,
         runtime_s=time.perf_counter() - start,
-        figure=plot(results),
+        figure=plot(runs, floor),
     )
 
 
@@ -446,7 +452,7 @@ def _fmt(value: float | None) -> str:
 
 def report_section(result: dict[str, object]) -> str:
     r, c = result["results"], result["config"]
-    sync, vlash = r["sync"], r["vlash"]
+    sync, vlash, floor = r["sync"], r["vlash"], r["host_timer_floor"]
     lines = [
         f"{c['duration_s']:g} s of the real node graph per strategy ({c['launcher']}), "
         f"{c['control_rate_hz']:g} Hz, sync K = {c['sync_execution_horizon']}, flow matching "
@@ -482,6 +488,9 @@ def report_section(result: dict[str, object]) -> str:
             )
         )
         + " | | |",
+        f"| host timer floor p50 / p99 / max (ms), {floor['wakeups']} idle wake-ups | "
+        + " / ".join(_fmt(floor[k]) for k in ("p50_ms", "p99_ms", "max_ms"))
+        + " | same | | |",
         f"| missed ticks (during inference) / ticks | {sync['missed_ticks']} "
         f"({sync['missed_ticks_during_inference']}) / {sync['ticks']} | {vlash['missed_ticks']} "
         f"({vlash['missed_ticks_during_inference']}) / {vlash['ticks']} | | |",
