@@ -103,14 +103,17 @@ def test_reaction_jitter_and_alignment_from_the_bag(bag):
 
 
 def test_the_bound_follows_each_strategy_from_the_same_run(bag):
-    """vlash: observations 5 steps apart, Δmax 1, one tick; sync: K + 1 ticks + max inference."""
+    """vlash: observations 5 steps apart, Δ 1, one tick; sync: both chunks' latencies + K + 1 ticks.
+
+    The latencies run from observation to arrival: 995 - 990 ms and 1110 - 1085 ms.
+    """
     vlash = analyse(bag, "vlash", 1)
     assert vlash["max_delay_steps"] == 1
     assert vlash["median_delay_steps"] == 0.5  # chunks placed 0 and 1 steps after their images
     assert vlash["reaction_bound_ms"] == pytest.approx((5 + 1 + 1) * 20.0)
     assert vlash["max_reaction_over_bound"] == pytest.approx((1143 - 1085.5) / 140.0)
     sync = analyse(bag, "sync", 25)
-    assert sync["reaction_bound_ms"] == pytest.approx(26 * 20.0 + 25.0)
+    assert sync["reaction_bound_ms"] == pytest.approx(26 * 20.0 + 5.0 + 25.0)
 
 
 def test_the_bound_leaves_out_start_up_chunks_that_serve_no_target(tmp_path):
@@ -120,14 +123,17 @@ def test_the_bound_leaves_out_start_up_chunks_that_serve_no_target(tmp_path):
     assert vlash["max_delay_steps"] == 1
     assert vlash["reaction_bound_ms"] == pytest.approx((5 + 1 + 1) * 20.0)
     sync = analyse(bag, "sync", 25)
-    assert sync["reaction_bound_ms"] == pytest.approx(26 * 20.0 + 25.0)
+    assert sync["reaction_bound_ms"] == pytest.approx(26 * 20.0 + 5.0 + 25.0)
     assert sync["inference_latency"]["max_ms"] == pytest.approx(80.0)  # still in the statistics
 
 
 def test_a_long_wait_and_a_long_delay_add_up_only_within_one_chunk():
-    """Chunk 5 steps after its predecessor with Δ = 1, then one 1 step later with Δ = 4: 6 + 1."""
-    placements = [(6, 4), (0, 0), (5, 1)]
-    bound = reaction_bound_ms(
-        "vlash", period_s=0.02, execution_horizon=1, max_inference_s=0.0, placements=placements
-    )
-    assert bound == pytest.approx((5 + 1 + 1) * 20.0)
+    """Chunk 5 steps after its predecessor with Δ = 1, then one 1 step later with Δ = 4: 6 + 1.
+
+    Sync adds the latencies of consecutive chunks, 30 + 10 ms, not the two largest, 30 + 20 ms.
+    """
+    chunks = [(6, 4, 0.02), (0, 0, 0.03), (5, 1, 0.01)]
+    vlash = reaction_bound_ms("vlash", period_s=0.02, execution_horizon=1, chunks=chunks)
+    assert vlash == pytest.approx((5 + 1 + 1) * 20.0)
+    sync = reaction_bound_ms("sync", period_s=0.02, execution_horizon=25, chunks=chunks)
+    assert sync == pytest.approx(26 * 20.0 + 30.0 + 10.0)
