@@ -541,12 +541,16 @@ class Run:
         cmd = [sys.executable, "-m", "vlash_policy.recording.recorder_node", "--ros-args"]
         cmd += ["-p", f"output_dir:={bag}", "-p", f"topics:=[{specs}]", "-p", "qos_depth:=100000"]
         publisher = self.node.create_publisher(JointState, BURST_TOPIC, KEEP_ALL)
-        before = {topic: self.node.count_subscribers(topic) for topic in RECORDED}
         recorder = self.graph.processes.start("recorder", cmd, self.graph.env)
+        # Matched by node name, not by a count against the one before: the executor SIGKILLed
+        # in the phase before still counts as a subscriber until its DDS lease runs out.
         self.graph.spin_until(
-            lambda: (
-                all(self.node.count_subscribers(t) > n for t, n in before.items())
-                and publisher.get_subscription_count() > 0
+            lambda: all(
+                any(
+                    info.node_name == "vlash_recorder"
+                    for info in self.node.get_subscriptions_info_by_topic(topic)
+                )
+                for topic in RECORDED
             ),
             START_TIMEOUT_S,
             "recorder subscribed to every topic",
