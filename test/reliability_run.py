@@ -545,12 +545,15 @@ class Run:
         # Matched by node name, not by a count against the one before: the executor SIGKILLed
         # in the phase before still counts as a subscriber until its DDS lease runs out.
         self.graph.spin_until(
-            lambda: all(
-                any(
-                    info.node_name == "vlash_recorder"
-                    for info in self.node.get_subscriptions_info_by_topic(topic)
+            lambda: (
+                all(
+                    any(
+                        info.node_name == "vlash_recorder"
+                        for info in self.node.get_subscriptions_info_by_topic(topic)
+                    )
+                    for topic in RECORDED
                 )
-                for topic in RECORDED
+                and publisher.get_subscription_count() > 0
             ),
             START_TIMEOUT_S,
             "recorder subscribed to every topic",
