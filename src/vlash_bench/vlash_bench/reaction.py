@@ -467,6 +467,10 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
+def _p50_p99_max(stats: dict[str, float | None]) -> str:
+    return " / ".join(_fmt(stats[k]) for k in ("p50_ms", "p99_ms", "max_ms"))
+
+
 def report_section(result: dict[str, object]) -> str:
     r, c = result["results"], result["config"]
     sync, vlash, floor = r["sync"], r["vlash"], r["host_timer_floor"]
@@ -486,28 +490,16 @@ def report_section(result: dict[str, object]) -> str:
         f"| targets measured | {sync['reaction_latency']['n']} | "
         f"{vlash['reaction_latency']['n']} | | |",
         "| inference latency p50 / p99 / max (ms) | "
-        + " | ".join(
-            " / ".join(_fmt(x["inference_latency"][k]) for k in ("p50_ms", "p99_ms", "max_ms"))
-            for x in (sync, vlash)
-        )
+        + " | ".join(_p50_p99_max(x["inference_latency"]) for x in (sync, vlash))
         + " | 30.4 | 30.4 |",
         "| tick lateness p50 / p99 / max (ms) | "
-        + " | ".join(
-            " / ".join(_fmt(x[k]) for k in ("p50_ms", "p99_ms", "max_ms"))
-            for x in (sync["tick_lateness_all"], vlash["tick_lateness_all"])
-        )
+        + " | ".join(_p50_p99_max(x["tick_lateness_all"]) for x in (sync, vlash))
         + " | | |",
         "| same, ticks during inference | "
-        + " | ".join(
-            " / ".join(_fmt(x[k]) for k in ("p50_ms", "p99_ms", "max_ms"))
-            for x in (
-                sync["tick_lateness_during_inference"],
-                vlash["tick_lateness_during_inference"],
-            )
-        )
+        + " | ".join(_p50_p99_max(x["tick_lateness_during_inference"]) for x in (sync, vlash))
         + " | | |",
         f"| host timer floor p50 / p99 / max (ms), {floor['wakeups']} idle wake-ups | "
-        + " / ".join(_fmt(floor[k]) for k in ("p50_ms", "p99_ms", "max_ms"))
+        + _p50_p99_max(floor)
         + " | same | | |",
         f"| missed ticks (during inference) / ticks | {sync['missed_ticks']} "
         f"({sync['missed_ticks_during_inference']}) / {sync['ticks']} | {vlash['missed_ticks']} "
