@@ -104,8 +104,11 @@ class DelayEstimator:
         self._control_period_s = float(control_period_s)
         self._percentile = float(percentile)
         self._fixed_delay = fixed_delay
-        self._initial_delay = initial_delay
         self._samples: collections.deque[float] = collections.deque(maxlen=window)
+        # Δ changes only when a latency is recorded, but is read on every executor report (the
+        # control rate): a percentile per read cost the policy node's callback thread a tenth of
+        # its time, taken from the inference thread through the GIL (py-spy, 50 Hz).
+        self._estimate = initial_delay if fixed_delay is None else fixed_delay
 
     def record(self, latency_s: float) -> None:
         """Add one measured inference latency in seconds (request sent -> chunk received)."""
@@ -113,6 +116,14 @@ class DelayEstimator:
         if not math.isfinite(latency_s) or latency_s < 0.0:
             raise ValueError(f"latency_s must be finite and >= 0, got {latency_s}")
         self._samples.append(latency_s)
+        if self._fixed_delay is None:
+            self._estimate = delay_steps_from_latencies(
+                self._samples,
+                control_period_s=self._control_period_s,
+                percentile=self._percentile,
+                margin_steps=self._margin_steps,
+                max_steps=self._max_steps,
+            )
 
     @property
     def latencies(self) -> tuple[float, ...]:
@@ -122,14 +133,4 @@ class DelayEstimator:
     @property
     def delay_steps(self) -> int:
         """Current ``Δ`` in control steps."""
-        if self._fixed_delay is not None:
-            return self._fixed_delay
-        if not self._samples:
-            return self._initial_delay
-        return delay_steps_from_latencies(
-            self._samples,
-            control_period_s=self._control_period_s,
-            percentile=self._percentile,
-            margin_steps=self._margin_steps,
-            max_steps=self._max_steps,
-        )
+        return self._estimate
