@@ -7,6 +7,12 @@ A single-threaded executor delivers every timer tick on time on these 2-core mac
 ``MultiThreadedExecutor`` lost most callbacks (rclpy issues #1452, #1223); work that may take long
 (the model) runs in a node's own thread instead.
 
+A node whose Python thread does heavy work beside its callbacks (the policy's inference) runs
+them on rclpy's ``EventsExecutor`` instead (``event_driven=True``): ``SingleThreadedExecutor``
+rebuilds its wait set in Python before every callback, which was half of the policy's callback
+thread (py-spy, 50 Hz) and took the GIL from the inference thread each time. ``EventsExecutor``
+waits and dispatches in C++ and holds the GIL only to run a callback.
+
 A node whose constructor fails (a bad parameter, a missing checkpoint) exits with status 1 and
 that one error on stderr, as ``<executable>: failed to start: <error>``
 (:data:`START_FAILURE`); the launcher shows that line.
@@ -23,7 +29,8 @@ from typing import TypeVar
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import NameValidationException, ParameterException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
+from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 
 START_FAILURE = "failed to start:"
@@ -71,8 +78,27 @@ def _context_shuts_down_within(seconds: float) -> bool:
     return True
 
 
-def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
-    """Create the node inside an rclpy context and spin it until Ctrl-C or shutdown."""
+# How often an EventsExecutor's spin returns to Python, where a pending SIGINT raises.
+_EVENTS_SPIN_SLICE_S = 0.1
+
+
+def _spin(executor: Executor, *, event_driven: bool) -> None:
+    if not event_driven:
+        executor.spin()
+        return
+    # EventsExecutor.spin() stays in C++ with the GIL released, so Python's SIGINT handler never
+    # runs and Ctrl-C would not stop the node; a slice at a time lets it run in between.
+    while rclpy.ok():
+        executor.spin_once(timeout_sec=_EVENTS_SPIN_SLICE_S)
+
+
+def run_node(
+    make_node: Callable[[], Node], args: list[str] | None = None, *, event_driven: bool = False
+) -> None:
+    """Create the node inside an rclpy context and spin it until Ctrl-C or shutdown.
+
+    ``event_driven`` spins it on ``EventsExecutor`` rather than ``SingleThreadedExecutor``.
+    """
     try:
         with rclpy.init(args=args):
             node = create_node(make_node)
@@ -80,10 +106,10 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> No
             # passes no longer scan it while callbacks run.
             gc.collect()
             gc.freeze()
-            executor = SingleThreadedExecutor()
+            executor = EventsExecutor() if event_driven else SingleThreadedExecutor()
             executor.add_node(node)
             try:
-                executor.spin()
+                _spin(executor, event_driven=event_driven)
             except RuntimeError:
                 # SIGINT shuts the context down from rclpy's signal thread even while spin is
                 # inside a call on a handle (a take, a publish in a callback), which then fails

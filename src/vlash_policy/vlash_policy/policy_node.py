@@ -297,7 +297,7 @@ class PolicyNode(Node):
 
 
 def main(args=None) -> None:
-    run_node(PolicyNode, args)
+    run_node(PolicyNode, args, event_driven=True)
 
 
 if __name__ == "__main__":
