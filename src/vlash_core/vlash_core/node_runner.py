@@ -11,7 +11,7 @@ A node whose Python thread does heavy work beside its callbacks (the policy's in
 them on rclpy's ``EventsExecutor`` instead (``event_driven=True``): ``SingleThreadedExecutor``
 rebuilds its wait set in Python before every callback, which was half of the policy's callback
 thread (py-spy, 50 Hz) and took the GIL from the inference thread each time. ``EventsExecutor``
-waits and dispatches in C++ and holds the GIL only to run a callback.
+waits and dispatches in C++: in the live loop that thread fell from 11 to 6 % of a core.
 
 A node whose constructor fails (a bad parameter, a missing checkpoint) exits with status 1 and
 that one error on stderr, as ``<executable>: failed to start: <error>``
@@ -86,8 +86,9 @@ def _spin(executor: Executor, *, event_driven: bool) -> None:
     if not event_driven:
         executor.spin()
         return
-    # EventsExecutor.spin() stays in C++ with the GIL released, so Python's SIGINT handler never
-    # runs and Ctrl-C would not stop the node; a slice at a time lets it run in between.
+    # With rclpy 9.1 (the Kilted wheels), EventsExecutor.spin() ran no timer callback in 3 s and
+    # ignored SIGINT until killed; spin_once slices run every callback and return to Python,
+    # where a pending SIGINT raises, at least every slice.
     while rclpy.ok():
         executor.spin_once(timeout_sec=_EVENTS_SPIN_SLICE_S)
 
