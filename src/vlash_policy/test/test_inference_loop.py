@@ -90,6 +90,34 @@ def test_one_inference_at_a_time_and_the_chunk_goes_out_as_float32():
     np.testing.assert_array_equal(chunk.actions, actions.astype(np.float32))
 
 
+def test_a_source_step_a_chunk_came_from_is_not_inferred_from_again():
+    loop = InferenceLoop(_settings())
+    _report(loop, _holding(0))
+    _report(loop, _holding(1))
+    assert not loop.has_chunk_from(1)
+    ticket = loop.start(1, np.zeros(JOINTS))
+    # Δ counts from the tick of the source step, as the executor stamped its report.
+    assert ticket.source_tick_s == 1 * PERIOD
+    assert not loop.has_chunk_from(1)  # nothing sent yet
+    loop.deliver(ticket, np.zeros((HORIZON, JOINTS)), 0.05)
+    assert loop.has_chunk_from(1) and loop.has_chunk_from(0)
+    assert not loop.has_chunk_from(2)
+    # A failed inference sent nothing: its source step may be inferred from again.
+    failed = loop.start(2, np.zeros(JOINTS))
+    loop.fail(failed)
+    assert not loop.has_chunk_from(2)
+    # A restarted executor's steps are new: nothing was sent on its clock yet.
+    _report(loop, _holding(0))
+    assert loop.epoch == 2 and not loop.has_chunk_from(1)
+
+
+def test_a_ticket_has_no_source_tick_when_that_tick_was_not_reported():
+    loop = InferenceLoop(_settings())
+    _report(loop, _holding(0))
+    _report(loop, _holding(2))
+    assert loop.start(1, np.zeros(JOINTS)).source_tick_s is None
+
+
 def test_a_failed_inference_lets_the_next_one_start():
     loop = InferenceLoop(_settings())
     _report(loop, _holding(0))

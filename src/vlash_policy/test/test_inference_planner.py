@@ -83,6 +83,16 @@ def test_step_clock_maps_stamps_between_ticks_to_the_next_step():
     assert clock.latest_stamp == 1.2
 
 
+def test_step_clock_knows_the_stamp_of_each_reported_tick_only():
+    clock = StepClock()
+    for step, stamp in [(5, 1.0), (6, 1.1), (8, 1.3)]:
+        clock.add_tick(stamp, step)
+    assert [clock.tick_stamp(step) for step in (5, 6, 8)] == [1.0, 1.1, 1.3]
+    # Step 7's report never came; steps outside the history were never reported.
+    assert clock.tick_stamp(7) is None
+    assert clock.tick_stamp(4) is None and clock.tick_stamp(9) is None
+
+
 @pytest.mark.parametrize("stamp", [0.5, 0.999, 1.2, 1.5])
 def test_step_clock_refuses_stamps_not_bracketed_by_ticks(stamp):
     clock = StepClock()

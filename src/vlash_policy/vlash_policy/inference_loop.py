@@ -7,10 +7,14 @@ from its callbacks and inference thread, the simulated loop from simulated time,
 sequence report -> trigger -> plan -> started -> predict -> published exists once:
 
     loop.on_report(report, stamp_s=..., control_period_s=..., limits=...)
-    if loop.wants_inference():
+    if loop.wants_inference() and not loop.has_chunk_from(source_step):
         ticket = loop.start(source_step, measured_state)
         ...  # the model infers from ticket.request.conditioning_state
         chunk = loop.deliver(ticket, actions, latency_s, send=publish)
+
+``latency_s`` is counted from the tick of the source step (``ticket.source_tick_s``): the chunk
+must reach the executor before the tick of step ``source_step + Δ``, ``Δ`` periods later, so
+that is the time Δ has to cover; the observation itself is up to a period older.
 
 Every report belongs to one executor clock. When the step counter goes back (the executor
 restarted) everything known is in steps of the old clock: the loop starts a new planner, and a
@@ -77,6 +81,8 @@ class Ticket:
 
     request: InferenceRequest
     epoch: int
+    source_tick_s: float | None
+    """Stamp of the source step's tick, where Δ counts from (None: that tick was not reported)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,8 @@ class InferenceLoop:
         self._planner: InferencePlanner | None = None
         self._epoch = 0
         self._next_chunk_id = 1
+        # Source step of the newest chunk sent on the current clock.
+        self._newest_source: int | None = None
         self._lock = threading.Lock()
 
     @property
@@ -149,6 +157,7 @@ class InferenceLoop:
             if planner is None or restarted:
                 planner = self._new_planner(control_period_s)
                 self._planner, self._epoch = planner, self._epoch + 1
+                self._newest_source = None
             if changed or planner is not previous:
                 planner.limits = limits
             planner.on_feedback(report, stamp_s)
@@ -185,6 +194,16 @@ class InferenceLoop:
         with self._lock:
             return None if self._planner is None else self._planner.clock.source_step(stamp_s)
 
+    def has_chunk_from(self, source_step: int) -> bool:
+        """True when a chunk from ``source_step`` or a later one was sent on this clock.
+
+        Inferring again from that observation would give the same chunk again: the roll-forward
+        covers the same steps, and the chunk just sent starts after them. The next inference
+        waits for a newer observation instead (the camera is slower than the model here).
+        """
+        with self._lock:
+            return self._newest_source is not None and source_step <= self._newest_source
+
     def start(self, source_step: int, measured_state: np.ndarray) -> Ticket:
         """Plan the inference from the observation that precedes ``source_step``."""
         with self._lock:
@@ -192,7 +211,7 @@ class InferenceLoop:
                 raise RuntimeError("start() before any executor report: nothing to plan from")
             request = self._planner.plan(source_step=source_step, measured_state=measured_state)
             self._planner.mark_started()
-            return Ticket(request, self._epoch)
+            return Ticket(request, self._epoch, self._planner.clock.tick_stamp(source_step))
 
     def deliver(
         self,
@@ -202,6 +221,8 @@ class InferenceLoop:
         send: Callable[[OutgoingChunk], None] | None = None,
     ) -> OutgoingChunk | None:
         """Book the model's chunk for ``ticket`` and ``send`` it; None when it was dropped.
+
+        ``latency_s``: seconds from the source step's tick to now, the sample Δ is measured from.
 
         A ticket of an executor clock that has restarted since is dropped: its steps mean
         nothing to the new executor (whose planner never waited for it). The chunk is booked
@@ -217,6 +238,7 @@ class InferenceLoop:
                 actions=np.asarray(actions, dtype=np.float32),
             )
             self._next_chunk_id += 1
+            self._newest_source = ticket.request.source_step
             self._planner.on_published(
                 chunk_id=chunk.chunk_id,
                 start_step=ticket.request.start_step,

@@ -64,6 +64,11 @@ class StepClock:
     def latest_stamp(self) -> float | None:
         return self._stamps[-1] if self._stamps else None
 
+    def tick_stamp(self, step: int) -> float | None:
+        """Stamp of the tick of ``step`` (None when no report of that step is known)."""
+        i = bisect.bisect_left(self._steps, step)
+        return self._stamps[i] if i < len(self._steps) and self._steps[i] == step else None
+
     def source_step(self, stamp_s: float) -> int | None:
         """Step whose action follows an observation taken at ``stamp_s``.
 

@@ -211,7 +211,11 @@ class PolicyNode(Node):
             self._start_inference(msg.control_period)
 
     def _start_inference(self, control_period: float) -> None:
-        """Start an inference from the newest observation the executor's clock can place."""
+        """Start an inference from the newest observation the executor's clock can place.
+
+        Not from one whose source step a sent chunk already came from: at a camera slower than
+        the model, inferring again would only repeat that chunk and take the simulator's core.
+        """
         latest_tick = self._loop.latest_stamp
         observation = self._sync.latest(not_after_s=latest_tick)
         if observation is None or latest_tick is None:
@@ -226,7 +230,7 @@ class PolicyNode(Node):
             )
             return
         source_step = self._loop.source_step(observation.stamp_s)
-        if source_step is None:
+        if source_step is None or self._loop.has_chunk_from(source_step):
             return
         ticket = self._loop.start(source_step, observation.state)
         self._check_offset(ticket.request.delay_steps)
@@ -268,7 +272,10 @@ class PolicyNode(Node):
             delay_steps=request.delay_steps,
             execution_horizon=settings.execution_horizon,
         )
-        latency = self.get_clock().now().nanoseconds * 1e-9 - job.observation.stamp_s
+        # Δ counts from the source step's tick; without its report, from the older observation.
+        since = job.ticket.source_tick_s
+        since = job.observation.stamp_s if since is None else since
+        latency = self.get_clock().now().nanoseconds * 1e-9 - since
         sec, nanosec = seconds_to_sec_nanosec(job.observation.stamp_s)
         stamp = Time(sec=sec, nanosec=nanosec)
 

@@ -111,7 +111,7 @@ class DelayEstimator:
         self._estimate = initial_delay if fixed_delay is None else fixed_delay
 
     def record(self, latency_s: float) -> None:
-        """Add one measured inference latency in seconds (request sent -> chunk received)."""
+        """Add one measured inference latency in seconds (source step's tick -> chunk sent)."""
         latency_s = float(latency_s)
         if not math.isfinite(latency_s) or latency_s < 0.0:
             raise ValueError(f"latency_s must be finite and >= 0, got {latency_s}")
