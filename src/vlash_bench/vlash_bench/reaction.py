@@ -8,7 +8,8 @@ inference latency; 17.4x apart on an RTX 5090 (530.4 ms vs 30.4 ms).
 Here the real node graph of the sim profile runs as processes over DDS (simulated SO-101,
 executor, policy and the project's MCAP recorder, with the profile's parameter files) at 50 Hz
 once per strategy: sync with K = 25, vlash with inference back to back (K = 1: the trigger
-fires as soon as the executor shows the last chunk, see ``EXECUTION_HORIZON``). Every figure is
+fires as soon as the executor shows the last chunk and a frame newer than that chunk's has
+arrived, see ``EXECUTION_HORIZON``). Every figure is
 computed offline and exactly from the recorded bag; targets shown before the first chunk ran are
 left out:
 
@@ -533,15 +534,16 @@ def report_section(result: dict[str, object]) -> str:
         f"{_fmt(vlash['reaction_bound_ms'])} ms ({bound_ratio:.1f}x). Sync waits for the "
         f"inference already running, its K = {c['sync_execution_horizon']} actions and then for "
         f"a new inference; vlash infers "
-        f"back to back (K = {c['execution_horizon']['vlash']}), so a stimulus waits for the "
-        f"inference already running and then for the Δ steps (up to {vlash['max_delay_steps']} "
+        f"back to back (K = {c['execution_horizon']['vlash']}) from every new frame, so a "
+        f"stimulus waits for the next frame, the inference already running and then for the "
+        f"Δ steps (up to {vlash['max_delay_steps']} "
         f"here) a chunk is placed after its observation. The paper's async figure is the "
         f"inference alone; here the median Δ is {vlash['median_delay_steps']:g} steps "
         f"({vlash['median_delay_steps'] * 1e3 * vlash['control_period_s']:.0f} ms) against a "
         f"median inference of {_fmt(vlash['inference_latency']['p50_ms'])} ms, because Δ covers "
-        f"the p95 of the whole observation-to-chunk latency (the frame's age when inference "
-        f"starts, the inference on a CPU shared with the simulator's rendering, one margin "
-        f"step), and a stimulus also waits for the next frame and the running inference. "
+        f"the p95 of the time from the source step's tick to the chunk's arrival (the wait "
+        f"for that tick's report, the inference on a CPU shared with the simulator's "
+        f"rendering) plus one margin step. "
         f"Chunk-switch alignment: vlash places every action at exactly "
         f"``start_step + index`` (max error {vlash['alignment_error_steps']['max_abs']} steps) "
         f"and drops the actions that arrive late instead of shifting them; sync starts a whole "
