@@ -98,6 +98,7 @@ def test_a_source_step_a_chunk_came_from_is_not_inferred_from_again():
     ticket = loop.start(1, np.zeros(JOINTS))
     # Δ counts from the tick of the source step, as the executor stamped its report.
     assert ticket.source_tick_s == 1 * PERIOD
+    assert ticket.latency_origin_s(observation_stamp_s=0.95 * PERIOD) == 1 * PERIOD
     assert not loop.has_chunk_from(1)  # nothing sent yet
     loop.deliver(ticket, np.zeros((HORIZON, JOINTS)), 0.05)
     assert loop.has_chunk_from(1) and loop.has_chunk_from(0)
@@ -115,7 +116,10 @@ def test_a_ticket_has_no_source_tick_when_that_tick_was_not_reported():
     loop = InferenceLoop(_settings())
     _report(loop, _holding(0))
     _report(loop, _holding(2))
-    assert loop.start(1, np.zeros(JOINTS)).source_tick_s is None
+    ticket = loop.start(1, np.zeros(JOINTS))
+    assert ticket.source_tick_s is None
+    # Δ then counts from the observation, which precedes the unreported tick.
+    assert ticket.latency_origin_s(observation_stamp_s=0.95 * PERIOD) == 0.95 * PERIOD
 
 
 def test_a_failed_inference_lets_the_next_one_start():

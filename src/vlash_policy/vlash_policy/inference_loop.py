@@ -84,6 +84,14 @@ class Ticket:
     source_tick_s: float | None
     """Stamp of the source step's tick, where Δ counts from (None: that tick was not reported)."""
 
+    def latency_origin_s(self, observation_stamp_s: float) -> float:
+        """Where this inference's latency sample for Δ counts from.
+
+        The source step's tick; without its report, the observation's stamp, which precedes
+        that tick, so Δ errs long rather than short.
+        """
+        return observation_stamp_s if self.source_tick_s is None else self.source_tick_s
+
 
 @dataclass(frozen=True)
 class OutgoingChunk:

@@ -272,10 +272,8 @@ class PolicyNode(Node):
             delay_steps=request.delay_steps,
             execution_horizon=settings.execution_horizon,
         )
-        # Δ counts from the source step's tick; without its report, from the older observation.
-        since = job.ticket.source_tick_s
-        since = job.observation.stamp_s if since is None else since
-        latency = self.get_clock().now().nanoseconds * 1e-9 - since
+        origin = job.ticket.latency_origin_s(job.observation.stamp_s)
+        latency = self.get_clock().now().nanoseconds * 1e-9 - origin
         sec, nanosec = seconds_to_sec_nanosec(job.observation.stamp_s)
         stamp = Time(sec=sec, nanosec=nanosec)
 
